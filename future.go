@@ -2,7 +2,6 @@ package raft
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 )
@@ -120,30 +119,52 @@ func (c *configurationFuture) Configuration() Configuration { return c.config }
 // heartbeats acknowledged by a quorum of voters.
 type verifyFuture struct {
 	deferError
+	mu      sync.Mutex
+	quorum  int
+	granted map[ServerID]bool
+	done    bool
+}
+
+// setQuorum sets how many voters must confirm.
+func (v *verifyFuture) setQuorum(n int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.quorum = n
+	v.granted = make(map[ServerID]bool)
+}
+
+// vote records that voter id acknowledged a heartbeat sent after the
+// verification began, and completes the future once a quorum has.
+func (v *verifyFuture) vote(id ServerID) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.done || v.granted == nil {
+		return
+	}
+	v.granted[id] = true
+	if len(v.granted) >= v.quorum {
+		v.done = true
+		v.respond(nil)
+	}
+}
+
+// fail completes the future with err unless it already completed.
+func (v *verifyFuture) fail(err error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.done = true
+	v.respond(err)
+}
+
+// isDone reports whether the future has completed.
+func (v *verifyFuture) isDone() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.done
 }
 
 // bootstrapFuture asks the run loop to bootstrap the node.
 type bootstrapFuture struct {
 	deferError
 	configuration Configuration
-}
-
-// waitFor sends f on ch, bounded by timeout (0 for no bound) and by the
-// node's shutdown. It returns the error a caller should see if f was not
-// handed over.
-func waitFor(ch chan<- interface{}, f interface{}, timeout time.Duration, shutdown <-chan struct{}) error {
-	var timer <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		timer = t.C
-	}
-	select {
-	case ch <- f:
-		return nil
-	case <-timer:
-		return fmt.Errorf("%w after %v", ErrEnqueueTimeout, timeout)
-	case <-shutdown:
-		return ErrRaftShutdown
-	}
 }

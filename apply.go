@@ -1,0 +1,202 @@
+package raft
+
+import (
+	"sync"
+	"time"
+)
+
+// applyTask asks the FSM goroutine to apply the entries from first to last.
+// futures holds the leader's pending futures for some of those entries, in
+// index order; their logs are used instead of reading the store, because a
+// leader may commit an entry before its own disk write finishes.
+type applyTask struct {
+	first, last uint64
+	futures     []*logFuture
+}
+
+// applyQueue hands committed ranges from the run goroutine to the FSM
+// goroutine without ever blocking the run goroutine on a slow FSM.
+type applyQueue struct {
+	mu      sync.Mutex
+	tasks   []applyTask
+	pending uint64
+	signal  chan struct{}
+}
+
+func newApplyQueue() *applyQueue {
+	return &applyQueue{signal: make(chan struct{}, 1)}
+}
+
+func (q *applyQueue) push(t applyTask) {
+	q.mu.Lock()
+	q.tasks = append(q.tasks, t)
+	q.pending += t.last - t.first + 1
+	q.mu.Unlock()
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (q *applyQueue) takeAll() []applyTask {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	t := q.tasks
+	q.tasks = nil
+	return t
+}
+
+func (q *applyQueue) done(n uint64) {
+	q.mu.Lock()
+	q.pending -= n
+	q.mu.Unlock()
+}
+
+// pendingEntries returns how many committed entries wait to be applied.
+func (q *applyQueue) pendingEntries() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending
+}
+
+// setCommit records a new commit index and queues the newly committed
+// entries for the FSM. Only the run goroutine calls it.
+func (r *Raft) setCommit(index uint64, futures []*logFuture) {
+	r.commitIndex.Store(index)
+	if r.configs.hasPending() {
+		r.configs.commit(index)
+		r.publishConfig()
+	}
+	first := r.applyQueued + 1
+	if index < first {
+		return
+	}
+	r.applyQueued = index
+	r.fsmQueue.push(applyTask{first: first, last: index, futures: futures})
+}
+
+// runFSM is the goroutine that applies committed entries to the FSM, in
+// batches, in log order.
+func (r *Raft) runFSM() {
+	defer r.goroutines.Done()
+	_, batching := r.fsm.(BatchingFSM)
+	for {
+		select {
+		case <-r.fsmQueue.signal:
+		case <-r.shutdownCh:
+			r.failQueued(nil)
+			return
+		}
+		tasks := r.fsmQueue.takeAll()
+		for i, t := range tasks {
+			if !r.applyRange(t, batching) {
+				r.failQueued(tasks[i+1:])
+				return
+			}
+		}
+	}
+}
+
+// failQueued fails the futures of tasks that will never be applied because
+// the node is shutting down.
+func (r *Raft) failQueued(tasks []applyTask) {
+	for _, t := range append(tasks, r.fsmQueue.takeAll()...) {
+		for _, f := range t.futures {
+			f.respond(ErrRaftShutdown)
+		}
+	}
+}
+
+// applyRange applies one task in chunks of MaxAppendEntries. It returns
+// false if the node shut down meanwhile.
+func (r *Raft) applyRange(t applyTask, batching bool) bool {
+	futures := t.futures
+	chunk := uint64(r.conf.MaxAppendEntries)
+	for start := t.first; start <= t.last; start += chunk {
+		end := min(start+chunk-1, t.last)
+		entries := make([]*Log, 0, end-start+1)
+		owners := make([]*logFuture, 0, end-start+1)
+		for i := start; i <= end; i++ {
+			if len(futures) > 0 && futures[0].log.Index == i {
+				entries = append(entries, &futures[0].log)
+				owners = append(owners, futures[0])
+				futures = futures[1:]
+				continue
+			}
+			l := new(Log)
+			if !r.readCommitted(i, l) {
+				for _, f := range append(owners, futures...) {
+					if f != nil {
+						f.respond(ErrRaftShutdown)
+					}
+				}
+				return false
+			}
+			entries = append(entries, l)
+			owners = append(owners, nil)
+		}
+		r.applyBatch(entries, owners, batching)
+		r.lastApplied.Store(end)
+		r.fsmQueue.done(end - start + 1)
+	}
+	return true
+}
+
+// readCommitted reads a committed entry. A committed entry must be in the
+// store; if reading fails the goroutine retries rather than skip it, since
+// skipping would make this FSM diverge. It returns false on shutdown.
+func (r *Raft) readCommitted(index uint64, l *Log) bool {
+	backoff := 10 * time.Millisecond
+	for {
+		err := r.logs.GetLog(index, l)
+		if err == nil {
+			return true
+		}
+		r.logger.Error("failed to read committed entry, retrying", "index", index, "error", err)
+		select {
+		case <-time.After(backoff):
+			backoff = min(2*backoff, time.Second)
+		case <-r.shutdownCh:
+			return false
+		}
+	}
+}
+
+// applyBatch gives the FSM the commands of one batch and completes their
+// futures with the FSM's responses.
+func (r *Raft) applyBatch(entries []*Log, owners []*logFuture, batching bool) {
+	start := time.Now()
+	var cmds []*Log
+	var cmdOwners []*logFuture
+	for i, e := range entries {
+		if e.Type == LogCommand {
+			cmds = append(cmds, e)
+			cmdOwners = append(cmdOwners, owners[i])
+		}
+	}
+	if len(cmds) > 0 {
+		if batching {
+			resps := r.fsm.(BatchingFSM).ApplyBatch(cmds)
+			for i, f := range cmdOwners {
+				if f != nil && i < len(resps) {
+					f.response = resps[i]
+				}
+			}
+		} else {
+			for i, e := range cmds {
+				resp := r.fsm.Apply(e)
+				if f := cmdOwners[i]; f != nil {
+					f.response = resp
+				}
+			}
+		}
+		r.metrics.MeasureSince([]string{"raft", "fsm", "applyBatch"}, start)
+		r.metrics.AddSample([]string{"raft", "fsm", "applyBatchNum"}, float32(len(cmds)))
+	}
+	for _, f := range owners {
+		if f != nil {
+			r.metrics.MeasureSince([]string{"raft", "commitTime"}, f.dispatch)
+			f.respond(nil)
+		}
+	}
+}

@@ -1,0 +1,115 @@
+package raft
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// inmemPipelineDepth bounds the requests in flight on one pipeline.
+const inmemPipelineDepth = 128
+
+type inmemPipeline struct {
+	trans    *InmemTransport
+	peer     *InmemTransport
+	peerAddr ServerAddress
+
+	inflight   chan *inmemInflight
+	doneCh     chan AppendFuture
+	shutdownCh chan struct{}
+	closeOnce  sync.Once
+}
+
+type inmemInflight struct {
+	future *appendFuture
+	respCh chan RPCResponse
+}
+
+// appendFuture is the AppendFuture of the in-memory pipeline.
+type appendFuture struct {
+	deferError
+	start time.Time
+	args  *AppendEntriesRequest
+	resp  *AppendEntriesResponse
+}
+
+func (a *appendFuture) Start() time.Time                 { return a.start }
+func (a *appendFuture) Request() *AppendEntriesRequest   { return a.args }
+func (a *appendFuture) Response() *AppendEntriesResponse { return a.resp }
+
+func newInmemPipeline(trans, peer *InmemTransport, addr ServerAddress) *inmemPipeline {
+	p := &inmemPipeline{
+		trans:      trans,
+		peer:       peer,
+		peerAddr:   addr,
+		inflight:   make(chan *inmemInflight, inmemPipelineDepth),
+		doneCh:     make(chan AppendFuture, inmemPipelineDepth),
+		shutdownCh: make(chan struct{}),
+	}
+	go p.decodeResponses()
+	return p
+}
+
+// decodeResponses completes the futures in send order.
+func (p *inmemPipeline) decodeResponses() {
+	timeout := p.trans.timeout
+	for {
+		select {
+		case in := <-p.inflight:
+			timer := time.NewTimer(timeout)
+			select {
+			case rpcResp := <-in.respCh:
+				timer.Stop()
+				if rpcResp.Error != nil {
+					in.future.respond(rpcResp.Error)
+				} else {
+					*in.future.resp = *rpcResp.Response.(*AppendEntriesResponse)
+					in.future.respond(nil)
+				}
+			case <-timer.C:
+				in.future.respond(fmt.Errorf("%w: pipelined response from %v", ErrTimeout, p.peerAddr))
+			case <-p.shutdownCh:
+				timer.Stop()
+				in.future.respond(ErrPipelineShutdown)
+				return
+			}
+			select {
+			case p.doneCh <- in.future:
+			case <-p.shutdownCh:
+				return
+			}
+		case <-p.shutdownCh:
+			return
+		}
+	}
+}
+
+func (p *inmemPipeline) AppendEntries(args *AppendEntriesRequest, resp *AppendEntriesResponse) (AppendFuture, error) {
+	f := &appendFuture{start: time.Now(), args: args, resp: resp}
+	f.init()
+	respCh := make(chan RPCResponse, 1)
+	timer := time.NewTimer(p.trans.timeout)
+	defer timer.Stop()
+	select {
+	case p.peer.consumerCh <- RPC{Command: args, RespChan: respCh}:
+	case <-timer.C:
+		return nil, fmt.Errorf("%w: pipelined send to %v", ErrTimeout, p.peerAddr)
+	case <-p.shutdownCh:
+		return nil, ErrPipelineShutdown
+	case <-p.peer.shutdownCh:
+		return nil, fmt.Errorf("peer %v: %w", p.peerAddr, ErrTransportShutdown)
+	}
+	select {
+	case p.inflight <- &inmemInflight{future: f, respCh: respCh}:
+		return f, nil
+	case <-p.shutdownCh:
+		return nil, ErrPipelineShutdown
+	}
+}
+
+func (p *inmemPipeline) Consumer() <-chan AppendFuture { return p.doneCh }
+
+func (p *inmemPipeline) Close() error {
+	p.closeOnce.Do(func() { close(p.shutdownCh) })
+	return nil
+}

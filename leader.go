@@ -1,0 +1,315 @@
+package raft
+
+import (
+	"time"
+)
+
+// leaderState is everything that exists only while this node leads one
+// term. It is created on election and torn down on step-down.
+type leaderState struct {
+	term       uint64
+	startIndex uint64
+	commitCh   chan struct{}
+	commitment *commitment
+	// inflight holds the futures of dispatched, uncommitted entries in
+	// index order.
+	inflight    []*logFuture
+	replicators map[ServerID]*replicator
+	stepDownCh  chan uint64
+	writer      *localWriter
+	pending     *pendingLogs
+	verifies    []*verifyFuture
+}
+
+// maxInflightBatches bounds, in units of MaxAppendEntries, how many
+// uncommitted entries the leader accepts before it stops taking new Apply
+// calls, so a slow quorum slows writers down instead of growing memory.
+const maxInflightBatches = 128
+
+// runLeader leads one term.
+func (r *Raft) runLeader() {
+	term := r.getCurrentTerm()
+	lastIndex, _ := r.getLastLog()
+	r.logger.Debug("entering leader state", "term", term)
+	r.metrics.IncrCounter([]string{"raft", "state", "leader"}, 1)
+	now := time.Now()
+	r.lastLeaderContact.Store(now.UnixNano())
+
+	latest := r.configs.latest().config
+	commitCh := make(chan struct{}, 1)
+	ls := &leaderState{
+		term:        term,
+		startIndex:  lastIndex + 1,
+		commitCh:    commitCh,
+		commitment:  newCommitment(commitCh, latest, lastIndex+1),
+		replicators: make(map[ServerID]*replicator),
+		stepDownCh:  make(chan uint64, 1),
+		pending:     newPendingLogs(),
+	}
+	// Everything already in this node's log was written synchronously.
+	ls.commitment.match(r.localID, lastIndex)
+	ls.writer = newLocalWriter(r)
+	r.leader = ls
+	r.goroutines.Add(1)
+	go ls.writer.run()
+	for _, s := range latest.Servers {
+		if s.ID != r.localID {
+			r.startReplicator(s)
+		}
+	}
+	defer r.leaveLeader()
+
+	r.notifyLeadership(true)
+	noop := &logFuture{log: Log{Type: LogNoop}}
+	noop.init()
+	r.dispatchLogs([]*logFuture{noop})
+	r.leaderLoop()
+}
+
+// leaderLoop serves requests while this node leads.
+func (r *Raft) leaderLoop() {
+	ls := r.leader
+	lease := time.NewTimer(r.conf.LeaderLeaseTimeout)
+	defer lease.Stop()
+	maxInflight := maxInflightBatches * r.conf.MaxAppendEntries
+	for r.getRole() == Leader {
+		applyCh := r.applyCh
+		if len(ls.inflight) >= maxInflight {
+			applyCh = nil
+		}
+		select {
+		case rpc := <-r.rpcCh:
+			r.processRPC(rpc)
+		case <-ls.commitCh:
+			r.leaderCommit()
+		case <-ls.writer.doneCh:
+			r.leaderWriteDone()
+		case t := <-ls.stepDownCh:
+			if t > r.getCurrentTerm() {
+				r.logger.Debug("newer term seen by replication, stepping down", "term", t)
+				r.stepDown(t)
+			}
+		case f := <-applyCh:
+			batch := []*logFuture{f}
+		drain:
+			for len(batch) < r.conf.MaxAppendEntries {
+				select {
+				case f := <-r.applyCh:
+					batch = append(batch, f)
+				default:
+					break drain
+				}
+			}
+			r.dispatchLogs(batch)
+		case f := <-r.verifyCh:
+			r.startVerify(f)
+		case <-lease.C:
+			r.checkQuorum()
+			lease.Reset(r.conf.LeaderLeaseTimeout)
+		case f := <-r.bootstrapCh:
+			f.respond(ErrCantBootstrap)
+		case <-r.shutdownCh:
+			return
+		}
+	}
+}
+
+// notifyLeadership tells LeaderCh and Config.NotifyCh of a change.
+func (r *Raft) notifyLeadership(isLeader bool) {
+	select {
+	case <-r.leaderCh:
+	default:
+	}
+	r.leaderCh <- isLeader
+	if r.conf.NotifyCh != nil {
+		select {
+		case r.conf.NotifyCh <- isLeader:
+		case <-r.shutdownCh:
+		}
+	}
+}
+
+// leaveLeader tears down the term's leadership: replication stops, the
+// local writer finishes its current write, and every pending future fails.
+// It runs synchronously wherever leadership ends, so nothing acts as a
+// follower (truncating or appending to the log) while the leader's writer
+// may still be writing. It is idempotent.
+func (r *Raft) leaveLeader() {
+	ls := r.leader
+	if ls == nil {
+		return
+	}
+	for _, rp := range ls.replicators {
+		rp.stop()
+	}
+	ls.writer.stop()
+	select {
+	case <-ls.writer.exited:
+	case <-r.shutdownCh:
+	}
+	// Entries dispatched but never written are gone from this node; they
+	// were never committed by it, and if a quorum holds them the next
+	// leader will send them back.
+	if err := r.reloadLastLog(); err != nil {
+		r.logger.Error("cannot read log after stepping down", "error", err)
+	}
+	err := ErrLeadershipLost
+	select {
+	case <-r.shutdownCh:
+		err = ErrRaftShutdown
+	default:
+	}
+	for _, f := range ls.inflight {
+		f.respond(err)
+	}
+	for _, v := range ls.verifies {
+		v.fail(err)
+	}
+	r.leader = nil
+	if _, id := r.LeaderWithID(); id == r.localID {
+		r.setLeader("", "")
+	}
+	if r.getRole() == Leader {
+		r.setRole(Follower)
+	}
+	r.notifyLeadership(false)
+	r.logger.Debug("left leader state", "term", ls.term)
+}
+
+// reloadLastLog reads the last entry back from the store.
+func (r *Raft) reloadLastLog() error {
+	last, err := r.logs.LastIndex()
+	if err != nil {
+		return err
+	}
+	term, err := getLogTerm(r.logs, last)
+	if err != nil {
+		return err
+	}
+	old, _ := r.getLastLog()
+	if last < old {
+		r.configs.truncate(last + 1)
+		r.publishConfig()
+	}
+	r.setLastLog(last, term)
+	return nil
+}
+
+// dispatchLogs assigns indexes to new entries, makes them visible to the
+// replicators, and hands them to the local writer. Replication and the
+// local write proceed in parallel (Raft thesis section 10.2.1).
+func (r *Raft) dispatchLogs(batch []*logFuture) {
+	ls := r.leader
+	now := time.Now()
+	term := r.getCurrentTerm()
+	lastIndex, _ := r.getLastLog()
+	logs := make([]*Log, len(batch))
+	for i, f := range batch {
+		lastIndex++
+		f.log.Index = lastIndex
+		f.log.Term = term
+		f.log.AppendedAt = now
+		f.dispatch = now
+		logs[i] = &f.log
+	}
+	ls.pending.add(logs)
+	r.setLastLog(lastIndex, term)
+	ls.inflight = append(ls.inflight, batch...)
+	ls.writer.submit(logs)
+	for _, rp := range ls.replicators {
+		rp.notify()
+	}
+	r.metrics.AddSample([]string{"raft", "leader", "dispatchNumLogs"}, float32(len(batch)))
+}
+
+// leaderWriteDone accounts for the local writer's progress.
+func (r *Raft) leaderWriteDone() {
+	ls := r.leader
+	if err := ls.writer.failure(); err != nil {
+		r.logger.Error("leader cannot write its log, stepping down", "error", err)
+		r.metrics.IncrCounter([]string{"raft", "leader", "storeLogsFailed"}, 1)
+		r.becomeFollower()
+		return
+	}
+	durable := ls.writer.durableIndex()
+	ls.pending.trimTo(durable)
+	ls.commitment.match(r.localID, durable)
+}
+
+// leaderCommit moves the commit index to what the quorum holds and hands
+// the committed futures to the FSM.
+func (r *Raft) leaderCommit() {
+	ls := r.leader
+	commit := ls.commitment.getCommitIndex()
+	if commit <= r.getCommitIndex() {
+		return
+	}
+	k := 0
+	for k < len(ls.inflight) && ls.inflight[k].log.Index <= commit {
+		k++
+	}
+	done := ls.inflight[:k:k]
+	ls.inflight = append([]*logFuture(nil), ls.inflight[k:]...)
+	r.setCommit(commit, done)
+	r.metrics.SetGauge([]string{"raft", "commitNumLogs"}, float32(len(done)))
+	// Followers learn of the new commit index promptly rather than at
+	// the next batch.
+	for _, rp := range ls.replicators {
+		rp.notify()
+	}
+}
+
+// checkQuorum steps down a leader that has not heard from a quorum of
+// voters within LeaderLeaseTimeout: a partitioned leader must not keep
+// accepting writes it can never commit.
+func (r *Raft) checkQuorum() {
+	ls := r.leader
+	now := time.Now()
+	latest := r.configs.latest().config
+	contacted := 0
+	for _, s := range latest.Servers {
+		if s.Suffrage != Voter {
+			continue
+		}
+		if s.ID == r.localID {
+			contacted++
+			continue
+		}
+		if rp, ok := ls.replicators[s.ID]; ok && now.Sub(rp.lastContact()) <= r.conf.LeaderLeaseTimeout {
+			contacted++
+		}
+	}
+	if contacted < latest.quorum() {
+		r.logger.Warn("failed to contact a quorum of voters, stepping down", "contacted", contacted, "quorum", latest.quorum())
+		r.metrics.IncrCounter([]string{"raft", "transition", "leader_lease_timeout"}, 1)
+		r.becomeFollower()
+		return
+	}
+	r.lastLeaderContact.Store(now.UnixNano())
+}
+
+// startVerify begins a round of heartbeats whose acknowledgement by a
+// quorum proves this node still leads.
+func (r *Raft) startVerify(f *verifyFuture) {
+	ls := r.leader
+	latest := r.configs.latest().config
+	f.setQuorum(latest.quorum())
+	if latest.isVoter(r.localID) {
+		f.vote(r.localID)
+	}
+	live := ls.verifies[:0]
+	for _, v := range ls.verifies {
+		if !v.isDone() {
+			live = append(live, v)
+		}
+	}
+	ls.verifies = append(live, f)
+	for _, s := range latest.Servers {
+		if s.Suffrage != Voter || s.ID == r.localID {
+			continue
+		}
+		if rp, ok := ls.replicators[s.ID]; ok {
+			rp.addVerify(f)
+		}
+	}
+}

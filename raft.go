@@ -1,0 +1,194 @@
+package raft
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// run is the goroutine that owns the node's Raft state. It plays one role
+// at a time until shutdown.
+func (r *Raft) run() {
+	defer r.goroutines.Done()
+	for {
+		select {
+		case <-r.shutdownCh:
+			r.setLeader("", "")
+			return
+		default:
+		}
+		switch r.getRole() {
+		case Follower:
+			r.runFollower()
+		case Candidate:
+			r.runCandidate()
+		case Leader:
+			r.runLeader()
+		default:
+			return
+		}
+	}
+}
+
+// randomTimeout returns a duration in [d, 2d).
+func randomTimeout(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d + time.Duration(rand.Int64N(int64(d)))
+}
+
+// runFollower waits for a leader's messages and starts a campaign when they
+// stop coming.
+func (r *Raft) runFollower() {
+	timeout := randomTimeout(r.conf.HeartbeatTimeout)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for r.getRole() == Follower {
+		select {
+		case rpc := <-r.rpcCh:
+			r.processRPC(rpc)
+		case f := <-r.applyCh:
+			f.respond(ErrNotLeader)
+		case f := <-r.verifyCh:
+			f.respond(ErrNotLeader)
+		case f := <-r.bootstrapCh:
+			f.respond(r.bootstrap(f.configuration))
+		case <-timer.C:
+			// The timer measures silence since the last reset event, which
+			// other goroutines may have moved on (contact hints).
+			if wait := timeout - time.Since(r.electionResetTime()); wait > 0 {
+				timer.Reset(wait)
+				continue
+			}
+			r.setLeader("", "")
+			latest := r.configs.latest()
+			if !latest.config.isVoter(r.localID) {
+				// A node outside the configuration, or a non-voter, never
+				// campaigns; it waits for a leader to reach it.
+				timeout = randomTimeout(r.conf.HeartbeatTimeout)
+				timer.Reset(timeout)
+				continue
+			}
+			r.logger.Debug("heartbeat timeout reached, starting election", "last-leader-contact", r.leaderContactTime())
+			r.metrics.IncrCounter([]string{"raft", "transition", "heartbeat_timeout"}, 1)
+			r.setRole(Candidate)
+			return
+		case <-r.shutdownCh:
+			return
+		}
+	}
+}
+
+// setLeader publishes the leader's identity.
+func (r *Raft) setLeader(addr ServerAddress, id ServerID) {
+	old := r.leaderInfo.Load()
+	if old != nil && old.addr == addr && old.id == id {
+		return
+	}
+	if addr == "" && id == "" {
+		if old == nil {
+			return
+		}
+		r.leaderInfo.Store(nil)
+		return
+	}
+	r.leaderInfo.Store(&leaderID{addr: addr, id: id})
+}
+
+// setCurrentTerm persists a new term, forgetting any vote. It must succeed
+// before the node acts in the new term.
+func (r *Raft) setCurrentTerm(term uint64) error {
+	if err := r.stable.SetUint64([]byte(keyCurrentTerm), term); err != nil {
+		return fmt.Errorf("%w: persisting term %d: %v", ErrStorage, term, err)
+	}
+	r.currentTerm.Store(term)
+	return nil
+}
+
+// persistVote records a vote before it is announced.
+func (r *Raft) persistVote(term uint64, candidate ServerID) error {
+	if err := r.stable.SetUint64([]byte(keyLastVoteTerm), term); err != nil {
+		return fmt.Errorf("%w: persisting vote term: %v", ErrStorage, err)
+	}
+	if err := r.stable.Set([]byte(keyLastVoteCand), []byte(candidate)); err != nil {
+		return fmt.Errorf("%w: persisting vote candidate: %v", ErrStorage, err)
+	}
+	r.lastVote = voteRecord{term: term, candidate: candidate}
+	return nil
+}
+
+// stepDown adopts a higher term seen in a message and returns to follower.
+// If the term cannot be persisted the node still stops leading or
+// campaigning, but keeps its old term, so it will refuse votes in the new
+// one.
+func (r *Raft) stepDown(term uint64) {
+	if term > r.getCurrentTerm() {
+		if err := r.setCurrentTerm(term); err != nil {
+			r.logger.Error("failed to persist new term", "term", term, "error", err)
+		}
+	}
+	r.becomeFollower()
+}
+
+// becomeFollower ends leadership or candidacy at once.
+func (r *Raft) becomeFollower() {
+	switch r.getRole() {
+	case Leader:
+		r.logger.Debug("stepping down to follower", "term", r.getCurrentTerm())
+		r.setRole(Follower)
+		r.leaveLeader()
+	case Candidate:
+		r.setRole(Follower)
+	}
+}
+
+// processRPC decides one request. Every RPC, heartbeats included, is
+// decided here on the run goroutine.
+func (r *Raft) processRPC(rpc RPC) {
+	switch cmd := rpc.Command.(type) {
+	case *AppendEntriesRequest:
+		r.appendEntries(rpc, cmd)
+	case *RequestVoteRequest:
+		r.requestVote(rpc, cmd)
+	case *RequestPreVoteRequest:
+		r.requestPreVote(rpc, cmd)
+	case *InstallSnapshotRequest:
+		r.installSnapshot(rpc, cmd)
+	case *TimeoutNowRequest:
+		r.timeoutNow(rpc, cmd)
+	default:
+		r.logger.Error("unexpected command", "command", fmt.Sprintf("%T", rpc.Command))
+		rpc.Respond(nil, fmt.Errorf("unexpected command"))
+	}
+}
+
+// header returns the RPC header this node sends.
+func (r *Raft) header() RPCHeader {
+	return RPCHeader{
+		ProtocolVersion: int(r.conf.ProtocolVersion),
+		ID:              []byte(r.localID),
+		Addr:            r.trans.EncodePeer(r.localID, r.localAddr),
+	}
+}
+
+// timeoutNow starts an election at once, as asked by a leader handing over
+// leadership. The campaign skips pre-vote, because the leader has already
+// stopped sending heartbeats to this node's peers' satisfaction.
+func (r *Raft) timeoutNow(rpc RPC, req *TimeoutNowRequest) {
+	if r.getRole() != Follower || !r.configs.latest().config.isVoter(r.localID) {
+		rpc.Respond(nil, fmt.Errorf("%w: cannot campaign now", ErrNotVoter))
+		return
+	}
+	r.setLeader("", "")
+	r.transferElection = true
+	r.setRole(Candidate)
+	rpc.Respond(&TimeoutNowResponse{RPCHeader: r.header()}, nil)
+}
+
+// installSnapshot is not supported until snapshot installation lands; the
+// stream is drained so the connection stays usable.
+func (r *Raft) installSnapshot(rpc RPC, req *InstallSnapshotRequest) {
+	rpc.Respond(&InstallSnapshotResponse{RPCHeader: r.header(), Term: r.getCurrentTerm()},
+		fmt.Errorf("install snapshot is not supported by this node"))
+}
