@@ -85,6 +85,13 @@ func (p *inmemPipeline) decodeResponses() {
 }
 
 func (p *inmemPipeline) AppendEntries(args *AppendEntriesRequest, resp *AppendEntriesResponse) (AppendFuture, error) {
+	// Checked first: a select with several ready cases picks at random, and
+	// a closed pipeline must never deliver another request.
+	select {
+	case <-p.shutdownCh:
+		return nil, ErrPipelineShutdown
+	default:
+	}
 	f := &appendFuture{start: time.Now(), args: args, resp: resp}
 	f.init()
 	respCh := make(chan RPCResponse, 1)

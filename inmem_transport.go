@@ -138,6 +138,11 @@ func (t *InmemTransport) makeRPC(target ServerAddress, args interface{}, r io.Re
 	if !ok {
 		return nil, fmt.Errorf("failed to connect to peer: %v", target)
 	}
+	select {
+	case <-t.shutdownCh:
+		return nil, ErrTransportShutdown
+	default:
+	}
 	respCh := make(chan RPCResponse, 1)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
