@@ -96,16 +96,6 @@ func (c Configuration) isVoter(id ServerID) bool {
 	return ok && s.Suffrage == Voter
 }
 
-// hasVoterAt reports whether some voting member listens at addr.
-func (c Configuration) hasVoterAt(addr ServerAddress) bool {
-	for _, s := range c.Servers {
-		if s.Address == addr && s.Suffrage == Voter {
-			return true
-		}
-	}
-	return false
-}
-
 // ValidateConfiguration checks that a configuration is usable: at least one
 // voter, and no ID or address listed twice, none empty. It returns an error
 // describing the first problem found.

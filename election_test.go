@@ -10,7 +10,13 @@ import (
 func TestInitialElection(t *testing.T) {
 	for _, n := range []int{3, 5} {
 		t.Run(fmt.Sprintf("%d servers", n), func(t *testing.T) {
-			c := newCluster(t, n)
+			// Timeouts long enough that a starved CI machine does not
+			// miss heartbeats: this test is about stability.
+			c := newCluster(t, n, withConfig(func(i int, conf *Config) {
+				conf.HeartbeatTimeout = 500 * time.Millisecond
+				conf.ElectionTimeout = 500 * time.Millisecond
+				conf.LeaderLeaseTimeout = 500 * time.Millisecond
+			}))
 			l := c.waitLeader()
 			// Every node agrees on the leader once it has heard from it.
 			waitFor(t, 5*time.Second, "all nodes to know the leader", func() bool {
@@ -99,7 +105,10 @@ func TestNoLeaderWithoutMajority(t *testing.T) {
 	waitFor(t, 5*time.Second, "isolated leader to step down", func() bool {
 		return c.nodes[l].State() != Leader
 	})
-	commit := c.nodes[rest[0]].CommitIndex()
+	commits := map[int]uint64{}
+	for _, i := range rest {
+		commits[i] = c.nodes[i].CommitIndex()
+	}
 	end := time.Now().Add(time.Second)
 	for time.Now().Before(end) {
 		for i := range c.nodes {
@@ -110,8 +119,8 @@ func TestNoLeaderWithoutMajority(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, i := range rest {
-		if got := c.nodes[i].CommitIndex(); got != commit {
-			t.Fatalf("node %d committed to %d without a majority (was %d)", i, got, commit)
+		if got := c.nodes[i].CommitIndex(); got != commits[i] {
+			t.Fatalf("node %d committed to %d without a majority (was %d)", i, got, commits[i])
 		}
 	}
 	// Progress resumes when a majority is back.

@@ -59,6 +59,12 @@ func (d *deferError) Error() error {
 
 // ErrorContext waits for completion or for ctx to end.
 func (d *deferError) ErrorContext(ctx context.Context) error {
+	// A completed future reports its result even if ctx has also ended.
+	select {
+	case <-d.errCh:
+		return d.err
+	default:
+	}
 	select {
 	case <-d.errCh:
 		return d.err
