@@ -10,12 +10,13 @@ import (
 func TestInitialElection(t *testing.T) {
 	for _, n := range []int{3, 5} {
 		t.Run(fmt.Sprintf("%d servers", n), func(t *testing.T) {
-			// Timeouts long enough that a starved CI machine does not
+			// The production timeouts, so a starved CI machine does not
 			// miss heartbeats: this test is about stability.
 			c := newCluster(t, n, withConfig(func(i int, conf *Config) {
-				conf.HeartbeatTimeout = 500 * time.Millisecond
-				conf.ElectionTimeout = 500 * time.Millisecond
-				conf.LeaderLeaseTimeout = 500 * time.Millisecond
+				d := DefaultConfig()
+				conf.HeartbeatTimeout = d.HeartbeatTimeout
+				conf.ElectionTimeout = d.ElectionTimeout
+				conf.LeaderLeaseTimeout = d.LeaderLeaseTimeout
 			}))
 			l := c.waitLeader()
 			// Every node agrees on the leader once it has heard from it.

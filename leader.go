@@ -220,6 +220,7 @@ func (r *Raft) dispatchLogs(batch []*logFuture) {
 		rp.notify()
 	}
 	r.metrics.AddSample([]string{"raft", "leader", "dispatchNumLogs"}, float32(len(batch)))
+	r.metrics.IncrCounter([]string{"raft", "apply"}, float32(len(batch)))
 }
 
 // leaderWriteDone accounts for the local writer's progress.

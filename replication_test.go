@@ -1,7 +1,6 @@
 package raft
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -140,19 +139,19 @@ func TestConcurrentApply(t *testing.T) {
 	}
 }
 
-// blockingStore makes the leader's disk write wait until the followers have
+// blockingStore makes a leader's disk write wait until its followers have
 // stored the same entries: only a leader that replicates in parallel with
 // its own write can make progress.
 type blockingStore struct {
 	*InmemStore
+	node      func() *Raft
 	followers []*InmemStore
-	armed     *atomic.Bool
 	waited    *atomic.Int64
 	shutdown  chan struct{}
 }
 
 func (b *blockingStore) StoreLogs(logs []*Log) error {
-	if b.armed.Load() && len(logs) > 0 {
+	if r := b.node(); r != nil && r.State() == Leader && len(logs) > 0 {
 		last := logs[len(logs)-1].Index
 		for {
 			have := 0
@@ -177,34 +176,42 @@ func (b *blockingStore) StoreLogs(logs []*Log) error {
 
 func TestParallelLeaderWrite(t *testing.T) {
 	stores := []*InmemStore{NewInmemStore(), NewInmemStore(), NewInmemStore()}
-	armed := []*atomic.Bool{{}, {}, {}}
 	var waited atomic.Int64
 	shutdown := make(chan struct{})
 	defer close(shutdown)
-	c := newCluster(t, 3, withLogStores(func(i int) LogStore {
+	var c *cluster
+	var mu sync.Mutex
+	cl := newCluster(t, 3, withLogStores(func(i int) LogStore {
 		var followers []*InmemStore
 		for j, s := range stores {
 			if j != i {
 				followers = append(followers, s)
 			}
 		}
-		return &blockingStore{InmemStore: stores[i], followers: followers, armed: armed[i], waited: &waited, shutdown: shutdown}
-	}))
-	l := c.waitLeader()
-	c.apply([]byte("warmup"))
-	armed[l].Store(true)
-	for i := 0; i < 50; i++ {
-		f := c.nodes[l].Apply([]byte(fmt.Sprintf("p%d", i)), 0)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := f.ErrorContext(ctx)
-		cancel()
-		if err != nil {
-			t.Fatalf("apply %d with a leader disk that waits for followers: %v", i, err)
+		node := func() *Raft {
+			mu.Lock()
+			defer mu.Unlock()
+			if c == nil {
+				return nil
+			}
+			return c.nodes[i]
 		}
+		return &blockingStore{InmemStore: stores[i], node: node, followers: followers, waited: &waited, shutdown: shutdown}
+	}), withConfig(func(i int, conf *Config) {
+		conf.HeartbeatTimeout = time.Second
+		conf.ElectionTimeout = time.Second
+		conf.LeaderLeaseTimeout = 500 * time.Millisecond
+	}))
+	mu.Lock()
+	c = cl
+	mu.Unlock()
+	c.waitLeader()
+	for i := 0; i < 50; i++ {
+		c.apply([]byte(fmt.Sprintf("p%d", i)))
 	}
 	if waited.Load() == 0 {
 		t.Fatal("the blocking store never waited: the test proves nothing")
 	}
-	c.waitApplied(51)
+	c.waitApplied(50)
 	c.checkSamePrefix()
 }

@@ -136,7 +136,7 @@ func TestShutdownConcurrentWithApply(t *testing.T) {
 		if errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("future %d never completed after Shutdown", i)
 		}
-		if err != nil && !errors.Is(err, ErrRaftShutdown) && !errors.Is(err, ErrLeadershipLost) {
+		if err != nil && !errors.Is(err, ErrRaftShutdown) && !errors.Is(err, ErrLeadershipLost) && !errors.Is(err, ErrNotLeader) {
 			t.Fatalf("future %d: unexpected error %v", i, err)
 		}
 	}
