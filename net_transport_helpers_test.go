@@ -134,8 +134,9 @@ func pollUntil(t testing.TB, what string, cond func() bool) {
 }
 
 // within runs fn and fails the test if it has not returned within the
-// watchdog: fn must not hang.
-func within(t testing.TB, what string, fn func()) {
+// watchdog: fn must not hang. It reports whether fn returned, and may be
+// called from any goroutine.
+func within(t testing.TB, what string, fn func()) bool {
 	t.Helper()
 	done := make(chan struct{})
 	go func() {
@@ -144,7 +145,9 @@ func within(t testing.TB, what string, fn func()) {
 	}()
 	select {
 	case <-done:
+		return true
 	case <-time.After(watchdog):
-		t.Fatalf("%s did not return", what)
+		t.Errorf("%s did not return", what)
+		return false
 	}
 }
