@@ -103,9 +103,9 @@ func TestNetTransport_HugeDeclarationsDoNotAllocate(t *testing.T) {
 	server, _ := newTestTransport(t, "server", func(c *NetworkTransportConfig) { c.Timeout = 300 * time.Millisecond })
 	serveRPCs(t, server, func(rpc RPC) { rpc.Respond(&AppendEntriesResponse{}, nil) })
 	frames := []string{
-		"0081" + fixstr("Leader") + "dbffffffff",                                 // str32 of 4 GiB
-		"0081" + fixstr("Entries") + "ddffffffff",                                // array32 of 2^32-1 entries
-		"00dfffffffff",                                                           // map32 of 2^32-1 pairs
+		"0081" + fixstr("Leader") + "dbffffffff",  // str32 of 4 GiB
+		"0081" + fixstr("Entries") + "ddffffffff", // array32 of 2^32-1 entries
+		"00dfffffffff", // map32 of 2^32-1 pairs
 		"0081" + fixstr("Entries") + "9183" + fixstr("Data") + "c6ffffffff",      // bin32 of 4 GiB in an entry
 		"0281" + fixstr("Configuration") + "dbffffffff",                          // str32 in a snapshot request
 		"0081" + fixstr("Entries") + "9181" + fixstr("Data") + "db03c00000" + "", // 60 MiB declared, within limits, never sent
