@@ -30,10 +30,7 @@ func loadHexVector(tb testing.TB, name string) []byte {
 }
 
 // The values the vectors were captured with (testdata/wire/README.md).
-var (
-	vecLeaderAddr   = []byte("127.0.0.1:7001")
-	vecFollowerAddr = []byte("127.0.0.1:7002")
-)
+var vecLeaderAddr = []byte("127.0.0.1:7001")
 
 func vecLeaderHeader() RPCHeader {
 	return RPCHeader{ProtocolVersion: 3, ID: []byte("node-a"), Addr: []byte("127.0.0.1:7001")}

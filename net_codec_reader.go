@@ -302,10 +302,12 @@ func (d *wireReader) readKey() ([]byte, error) {
 	if err := d.spend(n); err != nil {
 		return nil, err
 	}
-	k := d.key[:n]
-	if _, err := io.ReadFull(d.r, k); err != nil {
+	p, err := d.r.Peek(int(n))
+	if err != nil {
 		return nil, ioError(err)
 	}
+	k := d.key[:copy(d.key[:], p)]
+	_, _ = d.r.Discard(int(n))
 	return k, nil
 }
 

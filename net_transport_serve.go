@@ -75,10 +75,16 @@ func (t *NetworkTransport) serve(conn net.Conn) {
 		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.Timeout)
 		err := hs.HandshakeContext(ctx)
 		cancel()
-		if err != nil {
-			if !t.IsShutdown() {
-				t.logger.Warn("handshake failed, closing connection", "remote", conn.RemoteAddr(), "error", err)
-			}
+		switch {
+		case err == nil:
+		case t.IsShutdown():
+			return
+		case errors.Is(err, io.EOF):
+			// A port probe or health check, not an attack.
+			t.logger.Debug("connection closed during handshake", "remote", conn.RemoteAddr())
+			return
+		default:
+			t.logger.Warn("handshake failed, closing connection", "remote", conn.RemoteAddr(), "error", err)
 			return
 		}
 	}

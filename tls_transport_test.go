@@ -268,3 +268,19 @@ func TestTLSTransport_ConfigValidation(t *testing.T) {
 		t.Fatalf("server side not mutual: %v, %v", s.server.ClientAuth, s.server.MinVersion)
 	}
 }
+
+// TestTLSTransport_ProbeIsNotAWarning checks that a connection closed
+// before any handshake byte, as a port probe does, is logged at debug level
+// only, keeping normal operation quiet.
+func TestTLSTransport_ProbeIsNotAWarning(t *testing.T) {
+	ca := newTestCA(t, "cluster CA")
+	server, logs := newTLSTestTransport(t, "server", nodeTLS(ca, ca.validLeaf(t, 2)), nil)
+	conn := rawDial(t, server)
+	_ = conn.Close()
+	pollUntil(t, "the probe to be logged", func() bool {
+		return strings.Contains(logs.String(), "connection closed during handshake")
+	})
+	if strings.Contains(logs.String(), "[WARN]") {
+		t.Fatalf("a probe was logged as a warning:\n%s", logs.String())
+	}
+}
