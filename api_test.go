@@ -124,7 +124,9 @@ func TestStats(t *testing.T) {
 
 func TestMetricsEmitted(t *testing.T) {
 	sink := metrics.NewInmemSink(time.Minute, time.Minute)
-	m, err := metrics.New(metrics.DefaultConfig("test"), sink)
+	mc := metrics.DefaultConfig("test")
+	mc.EnableRuntimeMetrics = false // its collector goroutine never stops
+	m, err := metrics.New(mc, sink)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,10 +64,6 @@ var ErrInvalidConfiguration = errors.New("invalid configuration")
 // snapshot it does not hold.
 var ErrSnapshotNotFound = errors.New("snapshot not found")
 
-// ErrUnsupportedRPC is returned when a peer does not understand an RPC
-// type, such as a pre-vote sent to an old server.
-var ErrUnsupportedRPC = errors.New("unsupported rpc")
-
 // errCommittedConflict reports a leader asking to overwrite a committed
 // entry, which a correct leader never does.
 var errCommittedConflict = errors.New("refusing to overwrite a committed entry")

@@ -25,18 +25,6 @@ type inmemInflight struct {
 	respCh chan RPCResponse
 }
 
-// appendFuture is the AppendFuture of the in-memory pipeline.
-type appendFuture struct {
-	deferError
-	start time.Time
-	args  *AppendEntriesRequest
-	resp  *AppendEntriesResponse
-}
-
-func (a *appendFuture) Start() time.Time                 { return a.start }
-func (a *appendFuture) Request() *AppendEntriesRequest   { return a.args }
-func (a *appendFuture) Response() *AppendEntriesResponse { return a.resp }
-
 func newInmemPipeline(trans, peer *InmemTransport, addr ServerAddress) *inmemPipeline {
 	p := &inmemPipeline{
 		trans:      trans,

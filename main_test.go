@@ -6,6 +6,7 @@ import (
 	"go.uber.org/goleak"
 )
 
+// TestMain fails the run if any test leaves a goroutine behind.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }

@@ -43,8 +43,8 @@ func (f *testFSM) count() int {
 	return len(f.data)
 }
 
-// testLogger is silent unless RAFT_TEST_LOG names a level.
-func testLogger(name string) hclog.Logger {
+// nodeLogger is silent unless RAFT_TEST_LOG names a level.
+func nodeLogger(name string) hclog.Logger {
 	level := hclog.Off
 	if v := os.Getenv("RAFT_TEST_LOG"); v != "" {
 		level = hclog.LevelFromString(v)
@@ -60,7 +60,7 @@ func testConfig(id ServerID) *Config {
 	c.ElectionTimeout = 100 * time.Millisecond
 	c.LeaderLeaseTimeout = 100 * time.Millisecond
 	c.CommitTimeout = 5 * time.Millisecond
-	c.Logger = testLogger(string(id))
+	c.Logger = nodeLogger(string(id))
 	return c
 }
 

@@ -1,0 +1,252 @@
+package raft
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Accept backoff after a failing Accept, so a persistent error (out of file
+// descriptors, say) does not spin.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
+// errConnDone ends a served connection normally: the peer closed it, or left
+// it idle, between requests.
+var errConnDone = errors.New("connection finished")
+
+// acceptLoop accepts connections and serves each on its own goroutine until
+// the transport closes.
+func (t *NetworkTransport) acceptLoop() {
+	defer t.wg.Done()
+	backoff := time.Duration(0)
+	for {
+		conn, err := t.stream.Accept()
+		if err != nil {
+			if t.IsShutdown() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			t.logger.Error("failed to accept connection", "error", err, "retry_in", backoff)
+			timer := time.NewTimer(backoff)
+			select {
+			case <-timer.C:
+			case <-t.shutdownCh:
+				timer.Stop()
+				return
+			}
+			continue
+		}
+		backoff = 0
+		if err := t.track(conn, true); err != nil {
+			_ = conn.Close()
+			return
+		}
+		go t.serve(conn)
+	}
+}
+
+// handshaker is a connection with a handshake to complete before use, such
+// as a *tls.Conn.
+type handshaker interface {
+	HandshakeContext(ctx context.Context) error
+}
+
+// serve answers the requests arriving on one connection, in order, until the
+// peer closes it, it misbehaves, or the transport closes. Whatever the peer
+// sends, only this connection is affected.
+func (t *NetworkTransport) serve(conn net.Conn) {
+	defer t.wg.Done()
+	defer func() {
+		t.untrack(conn)
+		_ = conn.Close()
+	}()
+	if hs, ok := conn.(handshaker); ok {
+		// Bounded, so a peer cannot hold a connection by never finishing
+		// its handshake.
+		ctx, cancel := context.WithTimeout(context.Background(), t.cfg.Timeout)
+		err := hs.HandshakeContext(ctx)
+		cancel()
+		switch {
+		case err == nil:
+		case t.IsShutdown():
+			return
+		case errors.Is(err, io.EOF):
+			// A port probe or health check, not an attack.
+			t.logger.Debug("connection closed during handshake", "remote", conn.RemoteAddr())
+			return
+		default:
+			t.logger.Warn("handshake failed, closing connection", "remote", conn.RemoteAddr(), "error", err)
+			return
+		}
+	}
+	s := &servedConn{
+		t:      t,
+		conn:   conn,
+		dec:    wireReader{r: bufio.NewReaderSize(conn, 16<<10), maxEntries: t.cfg.MaxEntries},
+		respCh: make(chan RPCResponse, 1),
+	}
+	for {
+		err := s.serveOne()
+		if err == nil {
+			continue
+		}
+		switch {
+		case t.IsShutdown():
+		case errors.Is(err, errConnDone):
+			t.logger.Debug("connection closed", "remote", conn.RemoteAddr(), "reason", err)
+		default:
+			t.logger.Warn("closing connection", "remote", conn.RemoteAddr(), "error", err)
+		}
+		return
+	}
+}
+
+// servedConn is the state of one connection being served.
+type servedConn struct {
+	t      *NetworkTransport
+	conn   net.Conn
+	dec    wireReader
+	enc    wireEncoder
+	respCh chan RPCResponse
+}
+
+// serveOne reads one request, hands it to the consumer, and writes the
+// answer. Between requests the peer may stay silent for IdleTimeout; once a
+// request has started it must arrive whole within Timeout (snapshot data
+// within the scaled timeout).
+func (s *servedConn) serveOne() error {
+	t := s.t
+	if err := s.conn.SetReadDeadline(deadline(t.cfg.IdleTimeout)); err != nil {
+		return err
+	}
+	typ, err := s.dec.r.ReadByte()
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("%w: %w", errConnDone, err)
+		}
+		return err
+	}
+	arrived := time.Now()
+	if err := s.conn.SetReadDeadline(arrived.Add(t.cfg.Timeout)); err != nil {
+		return err
+	}
+	s.dec.startFrame(t.cfg.MaxFrameSize)
+	req, err := s.dec.readRequest(typ)
+	if err != nil {
+		return fmt.Errorf("reading request of type %d: %w", typ, err)
+	}
+
+	rpc := RPC{Command: req, RespChan: s.respCh}
+	var snap *snapshotReader
+	switch r := req.(type) {
+	case *AppendEntriesRequest:
+		if fn := t.hint.Load(); fn != nil && r.Term > 0 {
+			(*fn)(r.Term, arrived)
+		}
+	case *InstallSnapshotRequest:
+		if err := s.conn.SetReadDeadline(arrived.Add(snapshotTimeout(t.cfg.Timeout, r.Size))); err != nil {
+			return err
+		}
+		snap = &snapshotReader{r: io.LimitedReader{R: s.dec.r, N: r.Size}}
+		rpc.Reader = snap
+	}
+
+	select {
+	case t.consumeCh <- rpc:
+	case <-t.shutdownCh:
+		return ErrTransportShutdown
+	}
+	var resp RPCResponse
+	select {
+	case resp = <-s.respCh:
+	case <-t.shutdownCh:
+		return ErrTransportShutdown
+	}
+
+	if snap != nil {
+		// Whatever the consumer left unread is still on the stream ahead
+		// of anything else; skip it so the peer gets its answer.
+		if err := snap.finish(); err != nil {
+			return fmt.Errorf("draining snapshot data: %w", err)
+		}
+	}
+	if err := s.writeResponse(resp); err != nil {
+		return err
+	}
+	if snap != nil {
+		return fmt.Errorf("%w: snapshot installed", errConnDone)
+	}
+	return nil
+}
+
+// writeResponse encodes and writes one answer within Timeout. A response the
+// encoder refuses (the node's bug) goes out as an error, so the peer is
+// still answered.
+func (s *servedConn) writeResponse(resp RPCResponse) error {
+	s.enc.buf = s.enc.buf[:0]
+	if err := s.enc.response(resp.Response, resp.Error); err != nil {
+		s.t.logger.Error("failed to encode response", "error", err)
+		s.enc = wireEncoder{buf: s.enc.buf[:0]}
+		if err := s.enc.response(nil, fmt.Errorf("failed to encode response: %w", err)); err != nil {
+			return err
+		}
+	}
+	if err := s.conn.SetWriteDeadline(deadline(s.t.cfg.Timeout)); err != nil {
+		return err
+	}
+	_, err := s.conn.Write(s.enc.buf)
+	if cap(s.enc.buf) > maxRetainedBuffer {
+		s.enc.buf = nil
+	}
+	if err != nil {
+		return fmt.Errorf("writing response: %w", err)
+	}
+	return nil
+}
+
+// snapshotReader is RPC.Reader for InstallSnapshot: exactly Size bytes of
+// the stream. Once the RPC is answered it stops serving reads, so a consumer
+// that keeps reading cannot race with the connection's next use.
+type snapshotReader struct {
+	mu   sync.Mutex
+	r    io.LimitedReader
+	done bool
+}
+
+// Read reads snapshot data. It returns io.EOF after Size bytes, and
+// io.ErrUnexpectedEOF if the stream ends before.
+func (s *snapshotReader) Read(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return 0, fmt.Errorf("snapshot data read after the RPC was answered: %w", io.ErrClosedPipe)
+	}
+	n, err := s.r.Read(p)
+	if errors.Is(err, io.EOF) && s.r.N > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// finish stops reads and skips the data the consumer did not read.
+func (s *snapshotReader) finish() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.done = true
+	if _, err := io.Copy(io.Discard, &s.r); err != nil {
+		return err
+	}
+	if s.r.N > 0 {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
