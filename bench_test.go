@@ -16,42 +16,57 @@ func BenchmarkApply(b *testing.B) {
 	for _, servers := range []int{1, 3} {
 		for _, callers := range []int{1, 16, 64} {
 			b.Run(fmt.Sprintf("servers=%d/callers=%d", servers, callers), func(b *testing.B) {
-				c := newCluster(b, servers, withConfig(func(i int, conf *Config) {
-					// Production-like timeouts: the benchmark must not
-					// measure elections.
-					conf.HeartbeatTimeout = time.Second
-					conf.ElectionTimeout = time.Second
-					conf.LeaderLeaseTimeout = 500 * time.Millisecond
-				}))
-				r := c.nodes[c.waitLeader()]
-				cmd := make([]byte, 128)
-				var next atomic.Int64
-				var failed atomic.Int64
-				b.ReportAllocs()
-				b.ResetTimer()
-				start := time.Now()
-				var wg sync.WaitGroup
-				for w := 0; w < callers; w++ {
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						for next.Add(1) <= int64(b.N) {
-							if err := r.Apply(cmd, 0).Error(); err != nil {
-								failed.Add(1)
-							}
-						}
-					}()
-				}
-				wg.Wait()
-				elapsed := time.Since(start)
-				b.StopTimer()
-				if n := failed.Load(); n > 0 {
-					b.Fatalf("%d applies failed", n)
-				}
-				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
+				benchApply(b, servers, callers)
 			})
 		}
 	}
+}
+
+// BenchmarkApplyTCP is BenchmarkApply for a 3-server cluster over loopback
+// TCP with the NetworkTransport.
+func BenchmarkApplyTCP(b *testing.B) {
+	for _, callers := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("servers=3/callers=%d", callers), func(b *testing.B) {
+			benchApply(b, 3, callers, withTCP(b, nil))
+		})
+	}
+}
+
+func benchApply(b *testing.B, servers, callers int, opts ...clusterOption) {
+	opts = append(opts, withConfig(func(i int, conf *Config) {
+		// Production-like timeouts: the benchmark must not
+		// measure elections.
+		conf.HeartbeatTimeout = time.Second
+		conf.ElectionTimeout = time.Second
+		conf.LeaderLeaseTimeout = 500 * time.Millisecond
+	}))
+	c := newCluster(b, servers, opts...)
+	r := c.nodes[c.waitLeader()]
+	cmd := make([]byte, 128)
+	var next atomic.Int64
+	var failed atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < callers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				if err := r.Apply(cmd, 0).Error(); err != nil {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d applies failed", n)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "ops/s")
 }
 
 // BenchmarkFollowerCatchUp measures how long a follower that was down while

@@ -55,6 +55,13 @@ func (r *Raft) runFollower() {
 		case f := <-r.bootstrapCh:
 			f.respond(r.bootstrap(f.configuration))
 		case <-timer.C:
+			// A follower whose loop was busy (a slow disk write) may have
+			// heartbeats queued behind the timer; they are heard before
+			// any decision to campaign.
+			r.drainRPCs()
+			if r.getRole() != Follower {
+				return
+			}
 			// The timer measures silence since the last reset event, which
 			// other goroutines may have moved on (contact hints).
 			if wait := timeout - time.Since(r.electionResetTime()); wait > 0 {
@@ -75,6 +82,18 @@ func (r *Raft) runFollower() {
 			r.setRole(Candidate)
 			return
 		case <-r.shutdownCh:
+			return
+		}
+	}
+}
+
+// drainRPCs handles every request already waiting, without blocking.
+func (r *Raft) drainRPCs() {
+	for {
+		select {
+		case rpc := <-r.rpcCh:
+			r.processRPC(rpc)
+		default:
 			return
 		}
 	}

@@ -77,6 +77,9 @@ type cluster struct {
 	confs  []*Config
 	// wrap, if set, wraps each node's transport (fault injection).
 	wrap func(i int, t *InmemTransport) Transport
+	// newTrans, if set, builds node i's transport instead of an
+	// InmemTransport; it must reuse c.addrs[i] when that is set.
+	newTrans func(i int) Transport
 	// down tracks which nodes are shut down.
 	down []bool
 }
@@ -112,7 +115,7 @@ func newCluster(t testing.TB, n int, opts ...clusterOption) *cluster {
 		store := NewInmemStore()
 		c.logs = append(c.logs, store)
 		c.stable = append(c.stable, store)
-		c.addrs = append(c.addrs, ServerAddress(fmt.Sprintf("addr%d", i)))
+		c.addrs = append(c.addrs, "")
 		c.confs = append(c.confs, testConfig(id))
 		c.fsms = append(c.fsms, &testFSM{})
 		c.nodes = append(c.nodes, nil)
@@ -122,14 +125,14 @@ func newCluster(t testing.TB, n int, opts ...clusterOption) *cluster {
 	for _, o := range opts {
 		o(c)
 	}
-	var conf Configuration
-	for i := 0; i < n; i++ {
-		conf.Servers = append(conf.Servers, Server{Suffrage: Voter, ID: c.confs[i].LocalID, Address: c.addrs[i]})
-	}
 	for i := 0; i < n; i++ {
 		c.makeTransport(i)
 	}
 	c.connectAll()
+	var conf Configuration
+	for i := 0; i < n; i++ {
+		conf.Servers = append(conf.Servers, Server{Suffrage: Voter, ID: c.confs[i].LocalID, Address: c.addrs[i]})
+	}
 	for i := 0; i < n; i++ {
 		if err := BootstrapCluster(c.confs[i], c.logs[i], c.stable[i], NewDiscardSnapshotStore(), c.trans[i], conf); err != nil {
 			t.Fatalf("bootstrap node %d: %v", i, err)
@@ -141,6 +144,14 @@ func newCluster(t testing.TB, n int, opts ...clusterOption) *cluster {
 }
 
 func (c *cluster) makeTransport(i int) {
+	if c.newTrans != nil {
+		c.trans[i] = c.newTrans(i)
+		c.addrs[i] = c.trans[i].LocalAddr()
+		return
+	}
+	if c.addrs[i] == "" {
+		c.addrs[i] = ServerAddress(fmt.Sprintf("addr%d", i))
+	}
 	_, it := NewInmemTransportWithTimeout(c.addrs[i], 200*time.Millisecond)
 	var tr Transport = it
 	if c.wrap != nil {
@@ -149,6 +160,8 @@ func (c *cluster) makeTransport(i int) {
 	c.trans[i] = tr
 }
 
+// inmem returns the InmemTransport under t, or a detached one for other
+// transports (which are wired by their own addresses, not by hand).
 func inmem(t Transport) *InmemTransport {
 	switch v := t.(type) {
 	case *InmemTransport:
@@ -156,7 +169,8 @@ func inmem(t Transport) *InmemTransport {
 	case interface{ inner() *InmemTransport }:
 		return v.inner()
 	}
-	panic(fmt.Sprintf("not an inmem transport: %T", t))
+	_, detached := NewInmemTransport("detached")
+	return detached
 }
 
 func (c *cluster) connectAll() {
