@@ -51,6 +51,12 @@ type Raft struct {
 	leaderCh    chan bool
 
 	fsmQueue *applyQueue
+	fsmState fsmState
+
+	snapMu         sync.Mutex
+	snapIndex      uint64
+	snapTerm       uint64
+	userSnapshotCh chan *userSnapshotFuture
 
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
@@ -105,7 +111,9 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 		rpcCh:       trans.Consumer(),
 		leaderCh:    make(chan bool, 1),
 		fsmQueue:    newApplyQueue(),
-		shutdownCh:  make(chan struct{}),
+
+		userSnapshotCh: make(chan *userSnapshotFuture),
+		shutdownCh:     make(chan struct{}),
 	}
 	if conf.BatchApplyCh {
 		r.applyCh = make(chan *logFuture, conf.MaxAppendEntries)
@@ -117,9 +125,10 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 		h.SetContactHint(r.contactHint)
 	}
 	r.touchElection(time.Now())
-	r.goroutines.Add(2)
+	r.goroutines.Add(3)
 	go r.run()
 	go r.runFSM()
+	go r.runSnapshots()
 	return r, nil
 }
 
@@ -141,6 +150,11 @@ func (r *Raft) recoverState() error {
 	}
 	r.lastVote = voteRecord{term: voteTerm, candidate: ServerID(voteCand)}
 
+	snapMeta, err := r.restoreNewestSnapshot()
+	if err != nil {
+		return err
+	}
+
 	first, err := r.logs.FirstIndex()
 	if err != nil {
 		return fmt.Errorf("%w: reading first index: %v", ErrStorage, err)
@@ -158,6 +172,9 @@ func (r *Raft) recoverState() error {
 		lastTerm = l.Term
 	}
 	r.setLastLog(last, lastTerm)
+	if snapMeta != nil && snapMeta.Index > last {
+		r.setLastLog(snapMeta.Index, snapMeta.Term)
+	}
 
 	// Every configuration in the log is pending until a commit index is
 	// learned: entries past the commit point may yet be replaced.
@@ -174,6 +191,12 @@ func (r *Raft) recoverState() error {
 				}
 				r.configs.append(l.Index, c)
 			}
+		}
+	}
+	if snapMeta != nil {
+		r.configs.commit(snapMeta.Index)
+		if r.configs.committed.index <= snapMeta.ConfigurationIndex {
+			r.configs.committed = configEntry{index: snapMeta.ConfigurationIndex, config: snapMeta.Configuration.Clone()}
 		}
 	}
 	r.publishConfig()
@@ -420,6 +443,9 @@ func (r *Raft) Stats() map[string]string {
 	if latest.config.voters() == 0 {
 		s["num_peers"] = "0"
 	}
+	snapIndex, snapTerm := r.lastSnapshot()
+	s["last_snapshot_index"] = u(snapIndex)
+	s["last_snapshot_term"] = u(snapTerm)
 	if last := r.LastContact(); last.IsZero() {
 		s["last_contact"] = "never"
 	} else if r.State() == Leader {

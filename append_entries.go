@@ -82,8 +82,11 @@ func (r *Raft) matchPrev(prevIndex, prevTerm uint64) (bool, uint64) {
 		return false, lastIndex
 	}
 	var term uint64
+	snapIndex, snapTerm := r.lastSnapshot()
 	if prevIndex == lastIndex {
 		term = lastTerm
+	} else if prevIndex == snapIndex {
+		term = snapTerm
 	} else {
 		var l Log
 		if err := r.logs.GetLog(prevIndex, &l); err != nil {

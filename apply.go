@@ -9,9 +9,15 @@ import (
 // futures holds the leader's pending futures for some of those entries, in
 // index order; their logs are used instead of reading the store, because a
 // leader may commit an entry before its own disk write finishes.
+//
+// A task may instead carry a snapshot or restore request, which the FSM
+// goroutine handles in order with the applies around it, so a snapshot
+// sees exactly the entries applied before it.
 type applyTask struct {
 	first, last uint64
 	futures     []*logFuture
+	snapshot    *fsmSnapshotRequest
+	restore     *fsmRestoreRequest
 }
 
 // applyQueue hands committed ranges from the run goroutine to the FSM
@@ -30,7 +36,9 @@ func newApplyQueue() *applyQueue {
 func (q *applyQueue) push(t applyTask) {
 	q.mu.Lock()
 	q.tasks = append(q.tasks, t)
-	q.pending += t.last - t.first + 1
+	if t.first > 0 && t.last >= t.first {
+		q.pending += t.last - t.first + 1
+	}
 	q.mu.Unlock()
 	select {
 	case q.signal <- struct{}{}:
@@ -89,6 +97,14 @@ func (r *Raft) runFSM() {
 		}
 		tasks := r.fsmQueue.takeAll()
 		for i, t := range tasks {
+			switch {
+			case t.snapshot != nil:
+				r.fsmSnapshot(t.snapshot)
+				continue
+			case t.restore != nil:
+				r.fsmRestore(t.restore)
+				continue
+			}
 			if !r.applyRange(t, batching) {
 				r.failQueued(tasks[i+1:])
 				return
@@ -104,6 +120,12 @@ func (r *Raft) failQueued(tasks []applyTask) {
 		for _, f := range t.futures {
 			f.respond(ErrRaftShutdown)
 		}
+		if t.snapshot != nil {
+			t.snapshot.reply <- fsmSnapshotResult{err: ErrRaftShutdown}
+		}
+		if t.restore != nil {
+			t.restore.reply <- ErrRaftShutdown
+		}
 	}
 }
 
@@ -112,7 +134,18 @@ func (r *Raft) failQueued(tasks []applyTask) {
 func (r *Raft) applyRange(t applyTask, batching bool) bool {
 	futures := t.futures
 	chunk := uint64(r.conf.MaxAppendEntries)
-	for start := t.first; start <= t.last; start += chunk {
+	first := t.first
+	if applied := r.getLastApplied(); first <= applied {
+		// A snapshot restored since this task was queued already covers
+		// these entries.
+		for len(futures) > 0 && futures[0].log.Index <= applied {
+			futures[0].respond(ErrAbortedByRestore)
+			futures = futures[1:]
+		}
+		r.fsmQueue.done(min(applied, t.last) - first + 1)
+		first = applied + 1
+	}
+	for start := first; start <= t.last; start += chunk {
 		end := min(start+chunk-1, t.last)
 		entries := make([]*Log, 0, end-start+1)
 		owners := make([]*logFuture, 0, end-start+1)
@@ -169,6 +202,13 @@ func (r *Raft) applyBatch(entries []*Log, owners []*logFuture, batching bool) {
 	var cmds []*Log
 	var cmdOwners []*logFuture
 	for i, e := range entries {
+		if e.Type == LogConfiguration {
+			// Tracked so a snapshot can record the configuration as of
+			// the last entry it covers.
+			if c, err := DecodeConfiguration(e.Data); err == nil {
+				r.fsmState.config = configEntry{index: e.Index, config: c}
+			}
+		}
 		if e.Type == LogCommand {
 			cmds = append(cmds, e)
 			cmdOwners = append(cmdOwners, owners[i])
@@ -192,6 +232,9 @@ func (r *Raft) applyBatch(entries []*Log, owners []*logFuture, batching bool) {
 		}
 		r.metrics.MeasureSince([]string{"raft", "fsm", "applyBatch"}, start)
 		r.metrics.AddSample([]string{"raft", "fsm", "applyBatchNum"}, float32(len(cmds)))
+	}
+	if n := len(entries); n > 0 {
+		r.fsmState.appliedTerm = entries[n-1].Term
 	}
 	for _, f := range owners {
 		if f != nil {

@@ -204,10 +204,3 @@ func (r *Raft) timeoutNow(rpc RPC, req *TimeoutNowRequest) {
 	r.setRole(Candidate)
 	rpc.Respond(&TimeoutNowResponse{RPCHeader: r.header()}, nil)
 }
-
-// installSnapshot is not supported until snapshot installation lands; the
-// stream is drained so the connection stays usable.
-func (r *Raft) installSnapshot(rpc RPC, req *InstallSnapshotRequest) {
-	rpc.Respond(&InstallSnapshotResponse{RPCHeader: r.header(), Term: r.getCurrentTerm()},
-		fmt.Errorf("install snapshot is not supported by this node"))
-}

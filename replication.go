@@ -197,6 +197,9 @@ func (rp *replicator) termAt(index uint64) (uint64, error) {
 	if index == 0 {
 		return 0, nil
 	}
+	if snapIndex, snapTerm := rp.r.lastSnapshot(); index == snapIndex {
+		return snapTerm, nil
+	}
 	l, err := rp.entry(index)
 	if err != nil {
 		return 0, err
@@ -211,10 +214,10 @@ func (rp *replicator) sendOne(last, commit uint64) (sent, done bool) {
 	req, err := rp.request(next, last, commit)
 	if err != nil {
 		if errors.Is(err, ErrLogNotFound) {
-			rp.r.logger.Warn("entries needed by follower are not in the log", "peer", rp.peer.ID, "next", next, "error", err)
-		} else {
-			rp.r.logger.Error("failed to read entries for replication", "peer", rp.peer.ID, "error", err)
+			// The follower needs entries compacted into a snapshot.
+			return rp.sendSnapshot()
 		}
+		rp.r.logger.Error("failed to read entries for replication", "peer", rp.peer.ID, "error", err)
 		rp.failures++
 		return false, false
 	}

@@ -1,0 +1,87 @@
+package raft
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// restoreNewestSnapshot restores, at start, the newest snapshot that can be
+// read whole, falling back to older ones; a corrupt snapshot is skipped
+// with an error naming it. It returns the metadata of the snapshot the
+// node now starts from, or nil if there is none.
+func (r *Raft) restoreNewestSnapshot() (*SnapshotMeta, error) {
+	metas, err := r.snapshots.List()
+	if err != nil {
+		return nil, fmt.Errorf("listing snapshots: %w", err)
+	}
+	for _, m := range metas {
+		meta, source, err := r.snapshots.Open(m.ID)
+		if err != nil {
+			r.logger.Error("cannot open snapshot, trying an older one", "id", m.ID, "error", err)
+			continue
+		}
+		if !r.conf.NoSnapshotRestoreOnStart {
+			start := time.Now()
+			if err := r.fsm.Restore(source); err != nil {
+				r.logger.Error("cannot restore snapshot, trying an older one", "id", m.ID, "error", err)
+				continue
+			}
+			r.metrics.MeasureSince([]string{"raft", "fsm", "restore"}, start)
+		} else {
+			_ = source.Close()
+		}
+		r.fsmState = fsmState{appliedTerm: meta.Term, config: configEntry{index: meta.ConfigurationIndex, config: meta.Configuration.Clone()}}
+		r.lastApplied.Store(meta.Index)
+		r.commitIndex.Store(meta.Index)
+		r.applyQueued = meta.Index
+		r.setLastSnapshot(meta.Index, meta.Term)
+		r.logger.Debug("restored snapshot", "id", meta.ID, "index", meta.Index)
+		return meta, nil
+	}
+	if len(metas) > 0 {
+		return nil, fmt.Errorf("%w: none of %d snapshots could be restored", ErrStorage, len(metas))
+	}
+	return nil, nil
+}
+
+// restoreFromStore has the FSM goroutine replace the FSM's state with the
+// stored snapshot id, and waits for it.
+func (r *Raft) restoreFromStore(id string) error {
+	meta, source, err := r.snapshots.Open(id)
+	if err != nil {
+		return fmt.Errorf("opening snapshot %s: %w", id, err)
+	}
+	req := &fsmRestoreRequest{meta: meta, source: source, reply: make(chan error, 1)}
+	r.fsmQueue.push(applyTask{restore: req})
+	select {
+	case err := <-req.reply:
+		return err
+	case <-r.shutdownCh:
+		return ErrRaftShutdown
+	}
+}
+
+// progressReader logs the progress of a large snapshot transfer, at most
+// every progressInterval.
+type progressReader struct {
+	r        *Raft
+	src      io.Reader
+	what     string
+	total    int64
+	done     int64
+	lastLog  time.Time
+	interval time.Duration
+}
+
+const progressInterval = 10 * time.Second
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.src.Read(b)
+	p.done += int64(n)
+	if now := time.Now(); now.Sub(p.lastLog) >= p.interval {
+		p.lastLog = now
+		p.r.logger.Info(p.what, "bytes", p.done, "of", p.total)
+	}
+	return n, err
+}
