@@ -57,14 +57,16 @@ type FileSnapshotStore struct {
 	retain int
 	logger hclog.Logger
 
-	// mu serialises the choice of new directory names and the scans done by
-	// List and by reaping, so a reap never pulls a directory out from under
-	// a listing half-way through reading it.
+	// mu serialises the choice of new directory names, the scans done by
+	// List, Open's lookup and reaping, so a reap never pulls a directory out
+	// from under a listing or an Open half-way through reading it.
 	mu sync.Mutex
 	// lastMillis is the time part of the newest name handed out. New names
 	// never reuse it, so two snapshots of the same term and index created
 	// within one millisecond still get distinct directories.
 	lastMillis int64
+	// now is the clock for names; tests replace it to force collisions.
+	now func() time.Time
 }
 
 // fileSnapshotMeta is the content of meta.json: the metadata followed by the
@@ -116,7 +118,7 @@ func NewFileSnapshotStoreWithLogger(base string, retain int, logger hclog.Logger
 	if err := errors.Join(closeErr, os.Remove(probeName)); err != nil {
 		return nil, fmt.Errorf("snapshot store: write check in %s: %w", dir, err)
 	}
-	f := &FileSnapshotStore{dir: dir, retain: retain, logger: logger}
+	f := &FileSnapshotStore{dir: dir, retain: retain, logger: logger, now: time.Now}
 	f.removeStaleTemp()
 	return f, nil
 }
@@ -199,7 +201,7 @@ func (f *FileSnapshotStore) Create(version SnapshotVersion, index, term uint64, 
 func (f *FileSnapshotStore) makeTempDir(term, index uint64) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ms := max(time.Now().UnixMilli(), f.lastMillis+1)
+	ms := max(f.now().UnixMilli(), f.lastMillis+1)
 	for range maxSnapshotNameTries {
 		name := snapshotName(term, index, ms)
 		ms++
@@ -309,6 +311,12 @@ func (f *FileSnapshotStore) Open(id string) (*SnapshotMeta, io.ReadCloser, error
 	if !validSnapshotID(id) {
 		return nil, nil, fmt.Errorf("%w: invalid snapshot id %q", ErrSnapshotNotFound, id)
 	}
+	// Holding mu until state.bin is open keeps a concurrent reap from
+	// removing the snapshot between reading its meta.json and opening its
+	// data, which would look like corruption. Once open, removal is
+	// harmless: the reader keeps the file.
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	m, err := f.readMeta(id)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("%w: %s: %w", ErrSnapshotNotFound, id, err)

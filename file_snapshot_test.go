@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const goldenSnapshotDir = "testdata/wire/snapshot"
@@ -240,9 +241,13 @@ func TestFileSnapshotStoreFailedCloseLeavesNothing(t *testing.T) {
 	if _, err := sink.Write([]byte("data")); err != nil {
 		t.Fatal(err)
 	}
-	// Someone removes the directory being written: meta.json cannot be
-	// rewritten, so Close must fail and publish nothing.
-	if err := os.RemoveAll(filepath.Join(base, snapshotsDirName, sink.ID()+".tmp")); err != nil {
+	// Something in the way of meta.json (a directory of that name) makes
+	// Close fail after state.bin is done: the .tmp directory must go.
+	metaPath := filepath.Join(base, snapshotsDirName, sink.ID()+".tmp", snapshotMetaFile)
+	if err := os.Remove(metaPath); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(metaPath, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	if err := sink.Close(); err == nil || !strings.Contains(err.Error(), snapshotMetaFile) {
@@ -448,9 +453,58 @@ func TestFileSnapshotStoreRetention(t *testing.T) {
 	if got := snapshotDirEntries(t, base); !slices.Equal(got, wantDisk) {
 		t.Errorf("on disk: %v, want %v", got, wantDisk)
 	}
-	// A new store sees the same retained snapshots.
+	// A new store sees the same retained snapshots, and one retaining
+	// fewer lists only that many even before it has reaped anything.
 	if got := listIDs(t, newTestFileSnapshotStore(t, base, 2)); !slices.Equal(got, want) {
 		t.Errorf("List from a new store = %v, want %v", got, want)
+	}
+	if got := listIDs(t, newTestFileSnapshotStore(t, base, 1)); !slices.Equal(got, want[:1]) {
+		t.Errorf("List with retain 1 = %v, want %v", got, want[:1])
+	}
+}
+
+// TestFileSnapshotStoreIDIsDirectoryName renames a snapshot directory: it is
+// listed and opened under its new name, since Open takes directory names.
+func TestFileSnapshotStoreIDIsDirectoryName(t *testing.T) {
+	base := t.TempDir()
+	old := installGoldenSnapshot(t, base)
+	renamed := "6-40-1"
+	if err := os.Rename(filepath.Join(base, snapshotsDirName, old), filepath.Join(base, snapshotsDirName, renamed)); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestFileSnapshotStore(t, base, 2)
+	if got := listIDs(t, s); !slices.Equal(got, []string{renamed}) {
+		t.Errorf("List = %v, want [%s]", got, renamed)
+	}
+	if meta, _, err := readSnapshot(s, renamed); err != nil || meta.ID != renamed {
+		t.Errorf("Open(%s) = %+v, %v", renamed, meta, err)
+	}
+}
+
+// TestFileSnapshotStoreNeverReusesADirectory pins the clock so that every
+// name collides, with a finished snapshot from an earlier store and with a
+// .tmp directory being written by someone else.
+func TestFileSnapshotStoreNeverReusesADirectory(t *testing.T) {
+	base := t.TempDir()
+	clock := func() time.Time { return time.UnixMilli(1_000_000) }
+	first := newTestFileSnapshotStore(t, base, 10)
+	first.now = clock
+	a := mustSnapshot(t, first, 1, 5, []byte("a"))
+
+	second := newTestFileSnapshotStore(t, base, 10)
+	second.now = clock
+	busy := snapshotName(1, 5, 1_000_001) + snapshotTmpSuffix
+	if err := os.Mkdir(filepath.Join(base, snapshotsDirName, busy), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b := mustSnapshot(t, second, 1, 5, []byte("b"))
+	if b == a || b+snapshotTmpSuffix == busy {
+		t.Fatalf("second store reused a name: %s (taken: %s, %s)", b, a, busy)
+	}
+	for id, want := range map[string]string{a: "a", b: "b"} {
+		if _, data, err := readSnapshot(second, id); err != nil || string(data) != want {
+			t.Errorf("snapshot %s reads %q, %v, want %q", id, data, err, want)
+		}
 	}
 }
 
@@ -477,7 +531,12 @@ func TestFileSnapshotStoreOpenUnknown(t *testing.T) {
 	base := t.TempDir()
 	s := newTestFileSnapshotStore(t, base, 2)
 	id := mustSnapshot(t, s, 1, 1, []byte("x"))
-	for _, bad := range []string{"", ".", "..", "1-2-3", "../" + id, snapshotsDirName + "/" + id, id + ".tmp"} {
+	// A sound snapshot outside the snapshots directory must stay out of reach.
+	outside := installGoldenSnapshot(t, base)
+	if err := os.Rename(filepath.Join(base, snapshotsDirName, outside), filepath.Join(base, outside)); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", ".", "..", "1-2-3", "../" + id, "../" + outside, snapshotsDirName + "/" + id, id + ".tmp"} {
 		if _, _, err := s.Open(bad); !errors.Is(err, ErrSnapshotNotFound) {
 			t.Errorf("Open(%q) error = %v, want ErrSnapshotNotFound", bad, err)
 		}

@@ -20,6 +20,8 @@ type InmemSnapshotStore struct {
 	latest *inmemSnapshot
 	// lastMillis keeps IDs unique, as in FileSnapshotStore.
 	lastMillis int64
+	// now is the clock for names; tests replace it to force collisions.
+	now func() time.Time
 }
 
 // inmemSnapshot is one finished snapshot.
@@ -30,7 +32,7 @@ type inmemSnapshot struct {
 
 // NewInmemSnapshotStore returns an empty in-memory snapshot store.
 func NewInmemSnapshotStore() *InmemSnapshotStore {
-	return &InmemSnapshotStore{}
+	return &InmemSnapshotStore{now: time.Now}
 }
 
 // Create starts a snapshot whose data is buffered in memory until the sink
@@ -46,7 +48,7 @@ func (m *InmemSnapshotStore) Create(version SnapshotVersion, index, term uint64,
 		return nil, err
 	}
 	m.mu.Lock()
-	ms := max(time.Now().UnixMilli(), m.lastMillis+1)
+	ms := max(m.now().UnixMilli(), m.lastMillis+1)
 	m.lastMillis = ms
 	m.mu.Unlock()
 	return &inmemSnapshotSink{

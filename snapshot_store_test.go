@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Helpers and tests shared by the snapshot stores.
@@ -290,5 +292,43 @@ func TestSnapshotStoresConcurrentUse(t *testing.T) {
 				t.Errorf("newest snapshot index = %d, want %d", newest.Index, want)
 			}
 		})
+	}
+}
+
+// setSnapshotClock replaces a store's naming clock.
+func setSnapshotClock(t *testing.T, s SnapshotStore, now func() time.Time) {
+	switch s := s.(type) {
+	case *FileSnapshotStore:
+		s.now = now
+	case *InmemSnapshotStore:
+		s.now = now
+	default:
+		t.Fatalf("no clock in %T", s)
+	}
+}
+
+// TestSnapshotStoresIDsFollowCreationOrder stops and then rewinds the clock:
+// IDs must stay distinct, and a snapshot created later must still count as
+// newer than an earlier one of the same term and index.
+func TestSnapshotStoresIDsFollowCreationOrder(t *testing.T) {
+	for name, s := range snapshotStores(t) {
+		wall := time.UnixMilli(5_000_000)
+		setSnapshotClock(t, s, func() time.Time { return wall })
+		var ids []string
+		for i := range 3 {
+			ids = append(ids, mustSnapshot(t, s, 2, 8, []byte{byte(i)}))
+		}
+		wall = wall.Add(-time.Hour)
+		ids = append(ids, mustSnapshot(t, s, 2, 8, []byte{3}))
+		if len(slices.Compact(slices.Clone(ids))) != len(ids) {
+			t.Errorf("%s: duplicate IDs %v", name, ids)
+		}
+		got := listIDs(t, s)
+		if len(got) == 0 || got[0] != ids[3] {
+			t.Errorf("%s: List = %v, want the last created, %s, first", name, got, ids[3])
+		}
+		if name == "file" && !slices.Equal(got, []string{ids[3], ids[2], ids[1]}) {
+			t.Errorf("%s: List = %v, want %v", name, got, []string{ids[3], ids[2], ids[1]})
+		}
 	}
 }
