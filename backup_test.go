@@ -56,6 +56,7 @@ func fastBackupRounds(t *testing.T, conflictTerms, perTerm int) int {
 		c.nodes = append(c.nodes, nil)
 		c.trans = append(c.trans, nil)
 		c.down = append(c.down, true)
+		c.snaps = append(c.snaps, NewDiscardSnapshotStore())
 	}
 	c.wrap = func(i int, it *InmemTransport) Transport {
 		ft := newFaultTransport(it, uint64(i))

@@ -110,10 +110,10 @@ func (t *InmemTransport) RequestPreVote(id ServerID, target ServerAddress, args 
 	return nil
 }
 
-// InstallSnapshot sends a snapshot and waits for the answer, allowing ten
-// times the usual timeout for the data to be consumed.
+// InstallSnapshot sends a snapshot and waits for the answer. The timeout
+// grows with the snapshot: one timeout per 256 KiB, at least ten.
 func (t *InmemTransport) InstallSnapshot(id ServerID, target ServerAddress, args *InstallSnapshotRequest, resp *InstallSnapshotResponse, data io.Reader) error {
-	out, err := t.makeRPC(target, args, data, 10*t.timeout)
+	out, err := t.makeRPC(target, args, data, t.timeout*time.Duration(max(10, args.Size/(256<<10))))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package raft
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -14,9 +15,11 @@ import (
 
 // testFSM records every command applied, in order.
 type testFSM struct {
-	mu      sync.Mutex
-	data    [][]byte
-	indexes []uint64
+	mu          sync.Mutex
+	data        [][]byte
+	indexes     []uint64
+	restores    int
+	restoredLen int
 }
 
 func (f *testFSM) Apply(l *Log) interface{} {
@@ -27,14 +30,54 @@ func (f *testFSM) Apply(l *Log) interface{} {
 	return len(f.data)
 }
 
-func (f *testFSM) Snapshot() (FSMSnapshot, error) { return nil, fmt.Errorf("snapshots not used here") }
+// Snapshot copies the applied commands; Persist writes them as a JSON
+// array.
+func (f *testFSM) Snapshot() (FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return &testSnapshot{data: append([][]byte(nil), f.data...)}, nil
+}
 
-func (f *testFSM) Restore(rc io.ReadCloser) error { return rc.Close() }
+// Restore replaces the applied commands with a snapshot's.
+func (f *testFSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var data [][]byte
+	if err := json.NewDecoder(rc).Decode(&data); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.data = data
+	f.indexes = nil
+	f.restores++
+	f.restoredLen = len(data)
+	return nil
+}
+
+type testSnapshot struct {
+	data [][]byte
+}
+
+func (s *testSnapshot) Persist(sink SnapshotSink) error {
+	if err := json.NewEncoder(sink).Encode(s.data); err != nil {
+		_ = sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *testSnapshot) Release() {}
 
 func (f *testFSM) applied() [][]byte {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([][]byte(nil), f.data...)
+}
+
+func (f *testFSM) restoredCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.restoredLen
 }
 
 func (f *testFSM) count() int {
@@ -82,6 +125,8 @@ type cluster struct {
 	newTrans func(i int) Transport
 	// down tracks which nodes are shut down.
 	down []bool
+	// snaps are the nodes' snapshot stores (discarding by default).
+	snaps []SnapshotStore
 }
 
 type clusterOption func(*cluster)
@@ -98,6 +143,14 @@ func withLogStores(f func(i int) LogStore) clusterOption {
 	return func(c *cluster) {
 		for i := range c.logs {
 			c.logs[i] = f(i)
+		}
+	}
+}
+
+func withSnapshotStores(f func(i int) SnapshotStore) clusterOption {
+	return func(c *cluster) {
+		for i := range c.snaps {
+			c.snaps[i] = f(i)
 		}
 	}
 }
@@ -121,6 +174,7 @@ func newCluster(t testing.TB, n int, opts ...clusterOption) *cluster {
 		c.nodes = append(c.nodes, nil)
 		c.trans = append(c.trans, nil)
 		c.down = append(c.down, true)
+		c.snaps = append(c.snaps, NewDiscardSnapshotStore())
 	}
 	for _, o := range opts {
 		o(c)
@@ -134,7 +188,7 @@ func newCluster(t testing.TB, n int, opts ...clusterOption) *cluster {
 		conf.Servers = append(conf.Servers, Server{Suffrage: Voter, ID: c.confs[i].LocalID, Address: c.addrs[i]})
 	}
 	for i := 0; i < n; i++ {
-		if err := BootstrapCluster(c.confs[i], c.logs[i], c.stable[i], NewDiscardSnapshotStore(), c.trans[i], conf); err != nil {
+		if err := BootstrapCluster(c.confs[i], c.logs[i], c.stable[i], c.snaps[i], c.trans[i], conf); err != nil {
 			t.Fatalf("bootstrap node %d: %v", i, err)
 		}
 		c.start(i)
@@ -185,7 +239,7 @@ func (c *cluster) connectAll() {
 
 func (c *cluster) start(i int) {
 	c.t.Helper()
-	r, err := NewRaft(c.confs[i], c.fsms[i], c.logs[i], c.stable[i], NewDiscardSnapshotStore(), c.trans[i])
+	r, err := NewRaft(c.confs[i], c.fsms[i], c.logs[i], c.stable[i], c.snaps[i], c.trans[i])
 	if err != nil {
 		c.t.Fatalf("start node %d: %v", i, err)
 	}
