@@ -106,10 +106,11 @@ func TestTCPClusterSurvivesHostileConnections(t *testing.T) {
 	stop := make(chan struct{})
 	var acked atomic.Int64
 	wg := applyLoad(c, stop, &acked)
-	defer func() {
+	stopLoad := sync.OnceFunc(func() {
 		close(stop)
 		wg.Wait()
-	}()
+	})
+	defer stopLoad()
 
 	heartbeat := loadHexVector(t, "append_entries_heartbeat.request.hex")
 	attacks := map[string][]byte{
@@ -163,6 +164,7 @@ func TestTCPClusterSurvivesHostileConnections(t *testing.T) {
 	for _, conn := range idle {
 		_ = conn.Close()
 	}
+	stopLoad()
 	c.checkSamePrefix()
 }
 

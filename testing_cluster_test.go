@@ -401,14 +401,18 @@ func (c *cluster) waitApplied(want int, nodes ...int) {
 // every server applies the same commands in the same order.
 func (c *cluster) checkSamePrefix() {
 	c.t.Helper()
+	// Read every history once, so concurrent applies cannot make one
+	// longer than the longest seen.
+	histories := make([][][]byte, len(c.fsms))
 	var longest [][]byte
-	for _, f := range c.fsms {
-		if a := f.applied(); len(a) > len(longest) {
-			longest = a
+	for i, f := range c.fsms {
+		histories[i] = f.applied()
+		if len(histories[i]) > len(longest) {
+			longest = histories[i]
 		}
 	}
-	for i, f := range c.fsms {
-		for k, cmd := range f.applied() {
+	for i, h := range histories {
+		for k, cmd := range h {
 			if !bytes.Equal(cmd, longest[k]) {
 				c.t.Fatalf("node %d applied %q at position %d, another node applied %q", i, cmd, k, longest[k])
 			}
