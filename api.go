@@ -57,6 +57,7 @@ type Raft struct {
 	snapIndex      uint64
 	snapTerm       uint64
 	userSnapshotCh chan *userSnapshotFuture
+	userRestoreCh  chan *userRestoreFuture
 
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
@@ -113,6 +114,7 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 		fsmQueue:    newApplyQueue(),
 
 		userSnapshotCh: make(chan *userSnapshotFuture),
+		userRestoreCh:  make(chan *userRestoreFuture),
 		shutdownCh:     make(chan struct{}),
 	}
 	if conf.BatchApplyCh {

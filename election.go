@@ -83,6 +83,8 @@ func (r *Raft) runCandidate() {
 			f.respond(ErrNotLeader)
 		case f := <-r.verifyCh:
 			f.respond(ErrNotLeader)
+		case f := <-r.userRestoreCh:
+			f.respond(ErrNotLeader)
 		case f := <-r.bootstrapCh:
 			f.respond(ErrCantBootstrap)
 		case <-timer.C:

@@ -103,6 +103,8 @@ func (r *Raft) leaderLoop() {
 			r.dispatchLogs(batch)
 		case f := <-r.verifyCh:
 			r.startVerify(f)
+		case f := <-r.userRestoreCh:
+			f.respond(r.restoreUserSnapshot(f.meta, f.reader))
 		case <-lease.C:
 			r.checkQuorum()
 			lease.Reset(r.conf.LeaderLeaseTimeout)

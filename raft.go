@@ -52,6 +52,8 @@ func (r *Raft) runFollower() {
 			f.respond(ErrNotLeader)
 		case f := <-r.verifyCh:
 			f.respond(ErrNotLeader)
+		case f := <-r.userRestoreCh:
+			f.respond(ErrNotLeader)
 		case f := <-r.bootstrapCh:
 			f.respond(r.bootstrap(f.configuration))
 		case <-timer.C:

@@ -538,3 +538,38 @@ func TestSnapshotInstallIsStreamed(t *testing.T) {
 		t.Fatalf("heap grew by %d MiB while installing a %d MiB snapshot: it is not streamed", grew>>20, size>>20)
 	}
 }
+
+func TestSnapshotUserRestore(t *testing.T) {
+	c := newCluster(t, 3, inmemSnapshots(), snapshotConfig(1_000_000, 1000))
+	l := c.waitLeader()
+	writeN(t, c, "a", 100)
+	snap := c.nodes[l].Snapshot()
+	if err := snap.Error(); err != nil {
+		t.Fatal(err)
+	}
+	meta, rc, err := snap.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeN(t, c, "b", 100)
+	f := (l + 1) % 3
+	if err := c.nodes[f].Restore(meta, bytes.NewReader(data), 0); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("Restore on a follower: %v", err)
+	}
+	if err := c.nodes[l].Restore(meta, bytes.NewReader(data), 0); err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	writeN(t, c, "c", 10)
+	// Every server ends with the snapshot's 100 writes and the 10 after it.
+	for i := range c.nodes {
+		waitFor(t, 20*time.Second, fmt.Sprintf("node %d to hold the restored state", i), func() bool {
+			got := c.fsms[i].applied()
+			return len(got) == 110 && string(got[99]) == "a-99" && string(got[100]) == "c-0"
+		})
+	}
+}
