@@ -71,13 +71,24 @@ func (r *Raft) runCandidate() {
 		case rpc := <-r.rpcCh:
 			r.processRPC(rpc)
 		case v := <-votes:
-			if v.term > r.getCurrentTerm() {
+			if v.granted {
+				if latest.isVoter(v.voter) {
+					granted[v.voter] = true
+				}
+				continue
+			}
+			// A refusal from a newer term means this node is behind. In a
+			// pre-vote round hashicorp/raft answers with the proposed term
+			// (this node's term + 1), which says nothing about the cluster,
+			// so only a term beyond that counts there.
+			newer := v.term > r.getCurrentTerm()
+			if preVote {
+				newer = v.term > r.getCurrentTerm()+1
+			}
+			if newer {
 				r.logger.Debug("newer term seen while campaigning", "term", v.term, "voter", v.voter)
 				r.stepDown(v.term)
 				return
-			}
-			if v.granted && latest.isVoter(v.voter) {
-				granted[v.voter] = true
 			}
 		case f := <-r.applyCh:
 			f.respond(ErrNotLeader)
