@@ -513,18 +513,14 @@ type verifyingReader struct {
 	want []byte
 	size int64
 	read int64
-	// err is sticky once the end is reached or a read fails, so a caller
-	// that retries after a corruption error cannot get io.EOF instead.
-	err error
 }
 
 // Read reads from state.bin. At the end of the data it returns io.EOF if
 // the size and CRC match meta.json and an error wrapping
 // ErrSnapshotCorrupt, naming the file, if they do not.
 func (r *verifyingReader) Read(p []byte) (int, error) {
-	if r.err != nil {
-		return 0, r.err
-	}
+	// Reads after the end get io.EOF from bufio again and so repeat the
+	// check: a caller retrying after a corruption error never sees io.EOF.
 	n, err := r.buf.Read(p)
 	r.hash.Write(p[:n])
 	r.read += int64(n)
@@ -534,7 +530,6 @@ func (r *verifyingReader) Read(p []byte) (int, error) {
 	case err != nil:
 		err = fmt.Errorf("snapshot store: read %s: %w", r.path, err)
 	}
-	r.err = err
 	return n, err
 }
 
