@@ -67,6 +67,9 @@ type FileSnapshotStore struct {
 	lastMillis int64
 	// now is the clock for names; tests replace it to force collisions.
 	now func() time.Time
+	// openHook, when set by a test, runs in Open between reading meta.json
+	// and opening state.bin, the window a reap must not fall into.
+	openHook func()
 }
 
 // fileSnapshotMeta is the content of meta.json: the metadata followed by the
@@ -323,6 +326,9 @@ func (f *FileSnapshotStore) Open(id string) (*SnapshotMeta, io.ReadCloser, error
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.openHook != nil {
+		f.openHook()
 	}
 	path := filepath.Join(f.dir, id, snapshotStateFile)
 	fh, err := os.Open(path)
