@@ -283,7 +283,7 @@ func (f *FileSnapshotStore) readMeta(id string) (*fileSnapshotMeta, error) {
 	}
 	m := &fileSnapshotMeta{}
 	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrSnapshotCorrupt, path, err)
+		return nil, fmt.Errorf("%w: %s at byte %d: %v", ErrSnapshotCorrupt, path, jsonErrorOffset(err, len(b)), err)
 	}
 	if err := checkSnapshotVersion(m.Version); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -553,6 +553,22 @@ func (r *verifyingReader) check() error {
 // Close closes state.bin.
 func (r *verifyingReader) Close() error {
 	return r.file.Close()
+}
+
+// jsonErrorOffset returns where in the input a JSON decoding error was
+// found, so a damaged meta.json can be inspected at the right place; errors
+// that carry no offset are reported at the end of the input.
+func jsonErrorOffset(err error, size int) int64 {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return syntax.Offset
+	case errors.As(err, &typ):
+		return typ.Offset
+	default:
+		return int64(size)
+	}
 }
 
 // writeSnapshotMeta writes meta.json into dir as one line of JSON, fsyncing

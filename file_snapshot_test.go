@@ -396,7 +396,7 @@ func TestFileSnapshotStoreDetectsSizeMismatchWhileReading(t *testing.T) {
 
 func TestFileSnapshotStoreMalformedMeta(t *testing.T) {
 	cases := map[string]string{
-		"not json":      "{\"Version\":1,\"ID\":",
+		"not json":      `{"Version":1,"ID":}`,
 		"wrong types":   `{"Version":"one","Index":-3}`,
 		"no CRC":        `{"Version":1,"Index":5,"Term":1,"Size":0,"CRC":null}`,
 		"short CRC":     `{"Version":1,"Index":5,"Term":1,"Size":0,"CRC":"AAE="}`,
@@ -418,6 +418,11 @@ func TestFileSnapshotStoreMalformedMeta(t *testing.T) {
 			}
 			if _, _, err := s.Open(bad); !errors.Is(err, ErrSnapshotCorrupt) || !strings.Contains(err.Error(), path) {
 				t.Errorf("Open error = %v, want ErrSnapshotCorrupt naming %s", err, path)
+			}
+			if wantAt, ok := map[string]string{"not json": "at byte 19", "wrong types": "at byte 16"}[name]; ok {
+				if _, _, err := s.Open(bad); err == nil || !strings.Contains(err.Error(), wantAt) {
+					t.Errorf("Open error = %v, want the offset (%s)", err, wantAt)
+				}
 			}
 			if got := listIDs(t, s); !slices.Equal(got, []string{good}) {
 				t.Errorf("List = %v, want only [%s]", got, good)
