@@ -67,6 +67,9 @@ type FileSnapshotStore struct {
 	lastMillis int64
 	// now is the clock for names; tests replace it to force collisions.
 	now func() time.Time
+	// openHook, when set by a test, runs in Open between reading meta.json
+	// and opening state.bin, the window a reap must not fall into.
+	openHook func()
 }
 
 // fileSnapshotMeta is the content of meta.json: the metadata followed by the
@@ -280,7 +283,7 @@ func (f *FileSnapshotStore) readMeta(id string) (*fileSnapshotMeta, error) {
 	}
 	m := &fileSnapshotMeta{}
 	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrSnapshotCorrupt, path, err)
+		return nil, fmt.Errorf("%w: %s at byte %d: %v", ErrSnapshotCorrupt, path, jsonErrorOffset(err, len(b)), err)
 	}
 	if err := checkSnapshotVersion(m.Version); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -323,6 +326,9 @@ func (f *FileSnapshotStore) Open(id string) (*SnapshotMeta, io.ReadCloser, error
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if f.openHook != nil {
+		f.openHook()
 	}
 	path := filepath.Join(f.dir, id, snapshotStateFile)
 	fh, err := os.Open(path)
@@ -513,18 +519,14 @@ type verifyingReader struct {
 	want []byte
 	size int64
 	read int64
-	// err is sticky once the end is reached or a read fails, so a caller
-	// that retries after a corruption error cannot get io.EOF instead.
-	err error
 }
 
 // Read reads from state.bin. At the end of the data it returns io.EOF if
 // the size and CRC match meta.json and an error wrapping
 // ErrSnapshotCorrupt, naming the file, if they do not.
 func (r *verifyingReader) Read(p []byte) (int, error) {
-	if r.err != nil {
-		return 0, r.err
-	}
+	// Reads after the end get io.EOF from bufio again and so repeat the
+	// check: a caller retrying after a corruption error never sees io.EOF.
 	n, err := r.buf.Read(p)
 	r.hash.Write(p[:n])
 	r.read += int64(n)
@@ -534,7 +536,6 @@ func (r *verifyingReader) Read(p []byte) (int, error) {
 	case err != nil:
 		err = fmt.Errorf("snapshot store: read %s: %w", r.path, err)
 	}
-	r.err = err
 	return n, err
 }
 
@@ -552,6 +553,22 @@ func (r *verifyingReader) check() error {
 // Close closes state.bin.
 func (r *verifyingReader) Close() error {
 	return r.file.Close()
+}
+
+// jsonErrorOffset returns where in the input a JSON decoding error was
+// found, so a damaged meta.json can be inspected at the right place; errors
+// that carry no offset are reported at the end of the input.
+func jsonErrorOffset(err error, size int) int64 {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return syntax.Offset
+	case errors.As(err, &typ):
+		return typ.Offset
+	default:
+		return int64(size)
+	}
 }
 
 // writeSnapshotMeta writes meta.json into dir as one line of JSON, fsyncing

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -35,7 +36,12 @@ func goldenSnapshotName(t *testing.T) string {
 // under base and returns the snapshot's ID.
 func installGoldenSnapshot(t *testing.T, base string) string {
 	t.Helper()
-	name := goldenSnapshotName(t)
+	return copyGoldenSnapshot(t, base, goldenSnapshotName(t))
+}
+
+// copyGoldenSnapshot copies the captured files into <base>/snapshots/name.
+func copyGoldenSnapshot(t *testing.T, base, name string) string {
+	t.Helper()
 	dir := filepath.Join(base, snapshotsDirName, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -282,6 +288,13 @@ func TestFileSnapshotStoreIgnoresAndCleansCrashLeftovers(t *testing.T) {
 		t.Errorf("Open of the .tmp name error = %v, want ErrSnapshotNotFound", err)
 	}
 
+	// A crash after meta.json got its final content but before the
+	// rename leaves a .tmp that looks complete; it is still not listed.
+	complete := copyGoldenSnapshot(t, base, goldenSnapshotName(t)+snapshotTmpSuffix)
+	if got := listIDs(t, s); !slices.Equal(got, []string{prev}) {
+		t.Errorf("List with a complete-looking %s = %v, want [%s]", complete, got, prev)
+	}
+
 	// The restarted node's store removes the leftover.
 	restarted := newTestFileSnapshotStore(t, base, 2)
 	if got := snapshotDirEntries(t, base); !slices.Equal(got, []string{prev}) {
@@ -383,7 +396,7 @@ func TestFileSnapshotStoreDetectsSizeMismatchWhileReading(t *testing.T) {
 
 func TestFileSnapshotStoreMalformedMeta(t *testing.T) {
 	cases := map[string]string{
-		"not json":      "{\"Version\":1,\"ID\":",
+		"not json":      `{"Version":1,"ID":}`,
 		"wrong types":   `{"Version":"one","Index":-3}`,
 		"no CRC":        `{"Version":1,"Index":5,"Term":1,"Size":0,"CRC":null}`,
 		"short CRC":     `{"Version":1,"Index":5,"Term":1,"Size":0,"CRC":"AAE="}`,
@@ -405,6 +418,11 @@ func TestFileSnapshotStoreMalformedMeta(t *testing.T) {
 			}
 			if _, _, err := s.Open(bad); !errors.Is(err, ErrSnapshotCorrupt) || !strings.Contains(err.Error(), path) {
 				t.Errorf("Open error = %v, want ErrSnapshotCorrupt naming %s", err, path)
+			}
+			if wantAt, ok := map[string]string{"not json": "at byte 19", "wrong types": "at byte 16"}[name]; ok {
+				if _, _, err := s.Open(bad); err == nil || !strings.Contains(err.Error(), wantAt) {
+					t.Errorf("Open error = %v, want the offset (%s)", err, wantAt)
+				}
 			}
 			if got := listIDs(t, s); !slices.Equal(got, []string{good}) {
 				t.Errorf("List = %v, want only [%s]", got, good)
@@ -619,5 +637,66 @@ func TestFileSnapshotStoreStreamsLargeSnapshot(t *testing.T) {
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
 		t.Errorf("writing and reading %d MiB allocated %d KiB; the data is being buffered", total>>20, alloc>>10)
+	}
+}
+
+// TestFileSnapshotStoreOrdersTimesNumerically creates two snapshots of one
+// term and index whose times differ in digit count: the later one is newer
+// although its ID sorts first as a string.
+func TestFileSnapshotStoreOrdersTimesNumerically(t *testing.T) {
+	s := newTestFileSnapshotStore(t, t.TempDir(), 10)
+	wall := time.UnixMilli(999)
+	s.now = func() time.Time { return wall }
+	early := mustSnapshot(t, s, 4, 4, nil)
+	wall = time.UnixMilli(1000)
+	late := mustSnapshot(t, s, 4, 4, nil)
+	if want := []string{late, early}; !slices.Equal(listIDs(t, s), want) {
+		t.Errorf("List = %v, want %v", listIDs(t, s), want)
+	}
+}
+
+// TestFileSnapshotStoreOpenRacingReap opens the newest snapshot while
+// another snapshot's Close reaps it (retain 1). Open must either return the
+// intact snapshot or report it not found; it must never report a snapshot
+// removed under it as corrupt.
+func TestFileSnapshotStoreOpenRacingReap(t *testing.T) {
+	s := newTestFileSnapshotStore(t, t.TempDir(), 1)
+	id := mustSnapshot(t, s, 1, 1, snapshotTestData(1, 100))
+	for i := uint64(2); i <= 50; i++ {
+		var wg sync.WaitGroup
+		wg.Add(1)
+		var openErr error
+		go func() {
+			defer wg.Done()
+			meta, data, err := readSnapshot(s, id)
+			if err == nil && !bytes.Equal(data, snapshotTestData(meta.Index, 100)) {
+				err = errors.New("wrong data")
+			}
+			if err != nil && !errors.Is(err, ErrSnapshotNotFound) {
+				openErr = err
+			}
+		}()
+		next := mustSnapshot(t, s, 1, i, snapshotTestData(i, 100))
+		wg.Wait()
+		if openErr != nil {
+			t.Fatalf("Open(%s) racing its reap: %v", id, openErr)
+		}
+		id = next
+	}
+
+	// The same window, made deterministic: a reaper that takes the store's
+	// lock tries to remove the snapshot while Open is between meta.json
+	// and state.bin. It must find the lock held and leave Open intact.
+	dir := filepath.Join(s.dir, id)
+	s.openHook = func() {
+		if s.mu.TryLock() {
+			defer s.mu.Unlock()
+			if err := os.RemoveAll(dir); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if _, data, err := readSnapshot(s, id); err != nil || len(data) != 100 {
+		t.Errorf("Open with a reap in its window = %d bytes, %v", len(data), err)
 	}
 }
