@@ -146,7 +146,9 @@ func cloneBytes(b []byte) []byte {
 // decodes as nil.
 func takeBytes(b []byte) ([]byte, []byte, error) {
 	n, k := binary.Uvarint(b)
-	if k <= 0 {
+	if k <= 0 || k != uvarintLen(n) {
+		// Only the shortest form is ever written; accepting others would
+		// let two byte strings mean one entry.
 		return nil, nil, fmt.Errorf("bad length")
 	}
 	b = b[k:]
