@@ -26,7 +26,8 @@ type scanResult struct {
 // more than one record, bounded by MaxRecordSize and by what the file holds.
 func scanSegment(r io.ReaderAt, size int64, path string, first uint64, last bool) (scanResult, error) {
 	var res scanResult
-	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 1<<20)
+	// Big reads for big files, but no 1 MiB buffer for a tiny one.
+	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), int(min(max(size, 4096), 1<<20)))
 	var hdr [headerSize]byte
 	var body []byte
 	off := int64(0)
