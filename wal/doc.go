@@ -54,4 +54,12 @@
 // clears the mark. A crash at any point leaves the meta file either old or
 // new, and Open finishes whatever the meta file says was decided, so the log
 // is always either the old one or the new one.
+//
+// # Use
+//
+// A directory must be opened by one Store, in one process, at a time;
+// nothing guards against a second. Open returns a *Store that is both the
+// raft.LogStore and the raft.StableStore of one server. In the stable store
+// a missing key reads as raft.ErrKeyNotFound from Get and as 0, nil from
+// GetUint64.
 package wal

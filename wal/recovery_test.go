@@ -1,14 +1,17 @@
 package wal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/consensuskit/raft"
+	hclog "github.com/hashicorp/go-hclog"
 )
 
 // buildLog writes entries 1..n in batches of 3 with the given segment size
@@ -332,5 +335,20 @@ func TestInterruptedPrefixDeletionIsCompletedOnOpen(t *testing.T) {
 	checkLog(t, openStore(t, dir, testOptions()), 20, 30, 1)
 	if after := len(segmentFiles(t, dir)); after >= before {
 		t.Fatalf("dead segments not removed: %d before, %d after", before, after)
+	}
+}
+
+func TestTornTailTruncationIsLogged(t *testing.T) {
+	dir := buildLog(t, 5, 1<<20)
+	path, off, _ := recordSpan(t, dir, 5)
+	if err := os.Truncate(path, off+3); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	opts := testOptions()
+	opts.Logger = hclog.New(&hclog.LoggerOptions{Output: &out, Level: hclog.Warn})
+	checkLog(t, openStore(t, dir, opts), 1, 4, 1)
+	if !strings.Contains(out.String(), "torn tail") || !strings.Contains(out.String(), path) {
+		t.Fatalf("no warning naming %s in the log output: %q", path, out.String())
 	}
 }

@@ -3,6 +3,7 @@ package walbench
 import (
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/consensuskit/raft"
 	"github.com/consensuskit/raft/wal"
@@ -46,4 +47,42 @@ func runAppends(b *testing.B, s raft.LogStore) {
 		}
 	}
 	b.ReportMetric(float64(b.N*compareBatch)/b.Elapsed().Seconds(), "entries/s")
+}
+
+// BenchmarkCompareInterleaved alternates the same batches between the two
+// stores, so both see the same disk and the same neighbours at the same
+// moments, and reports each one's entries/s and their ratio.
+func BenchmarkCompareInterleaved(b *testing.B) {
+	w, err := wal.Open(b.TempDir(), wal.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	bb, err := OpenBolt(filepath.Join(b.TempDir(), "logs.bolt"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bb.Close()
+	logs := benchEntries(1, compareBatch)
+	var walTime, boltTime time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if err := w.StoreLogs(logs); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if err := bb.StoreLogs(logs); err != nil {
+			b.Fatal(err)
+		}
+		boltTime += time.Since(mid)
+		walTime += mid.Sub(start)
+		for _, l := range logs {
+			l.Index += compareBatch
+		}
+	}
+	entries := float64(b.N * compareBatch)
+	b.ReportMetric(entries/walTime.Seconds(), "wal-entries/s")
+	b.ReportMetric(entries/boltTime.Seconds(), "bbolt-entries/s")
+	b.ReportMetric(boltTime.Seconds()/walTime.Seconds(), "wal/bbolt")
 }
