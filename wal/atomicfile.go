@@ -68,6 +68,6 @@ func (s *Store) syncFile(f *os.File) error {
 	start := time.Now()
 	err := datasync(f)
 	s.stats.fileSyncs.Add(1)
-	s.opts.Metrics.MeasureSince(metricFsync, start)
+	s.opts.Metrics.MeasureSince(metricKey(metricFsync), start)
 	return err
 }

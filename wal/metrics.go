@@ -4,11 +4,15 @@ import (
 	"sync/atomic"
 )
 
-var (
-	metricAppend       = []string{"wal", "append"}
-	metricFsync        = []string{"wal", "fsync"}
-	metricBytesWritten = []string{"wal", "bytes_written"}
+// Metric names, under the prefix "wal". Constants rather than shared key
+// slices, so no package state exists that a sink could change.
+const (
+	metricAppend       = "append"
+	metricFsync        = "fsync"
+	metricBytesWritten = "bytes_written"
 )
+
+func metricKey(name string) []string { return []string{"wal", name} }
 
 // Stats are counters of the work a Store has done since Open.
 type Stats struct {
@@ -19,7 +23,9 @@ type Stats struct {
 	// BytesWritten is the number of bytes written to segment files.
 	BytesWritten uint64
 	// FileSyncs is the number of fsyncs of files (segments, metadata,
-	// stable store). With sync on, each StoreLogs call costs exactly one.
+	// stable store). With sync on, each StoreLogs call costs exactly one,
+	// except the first after the whole log was deleted, when the log
+	// restarts at another index and the meta file is rewritten too.
 	FileSyncs uint64
 	// DirSyncs is the number of fsyncs of the directory, made after
 	// creating, renaming or removing files.

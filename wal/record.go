@@ -17,7 +17,7 @@ const headerSize = 12
 // seconds, nanoseconds.
 const fixedBodySize = 8 + 8 + 1 + 8 + 4
 
-// castagnoli is read-only after initialisation.
+// castagnoli is the CRC-32C table; it is computed once and only read.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }

@@ -208,7 +208,7 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 		s.failed = err
 		return err
 	}
-	s.opts.Metrics.MeasureSince(metricAppend, start)
+	s.opts.Metrics.MeasureSince(metricKey(metricAppend), start)
 	return nil
 }
 
@@ -294,7 +294,7 @@ func (s *Store) appendBatch(logs []*raft.Log, buf []byte, rel []int64) error {
 	s.stats.batches.Add(1)
 	s.stats.entries.Add(uint64(len(logs)))
 	s.stats.bytesWritten.Add(uint64(len(buf)))
-	s.opts.Metrics.IncrCounter(metricBytesWritten, float32(len(buf)))
+	s.opts.Metrics.IncrCounter(metricKey(metricBytesWritten), float32(len(buf)))
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
