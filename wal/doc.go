@@ -35,16 +35,24 @@
 // StoreLogs encodes a whole batch into one buffer, issues one write and one
 // fdatasync, and only then makes the entries visible to readers. Starting a
 // new segment additionally syncs the directory so the new file's name is
-// durable.
+// durable. The active segment is grown in 1 MiB steps of zeros, written by
+// the same write that first needs them, so that most syncs carry data only
+// and not a new file size; a segment that stops taking appends is trimmed
+// back to its records.
 //
 // # Recovery
 //
-// Open reads every live segment and checks every record. In the last segment
-// a torn tail (a header cut short, a record running past the end of the file,
-// a final record whose body checksum fails, or a tail of zero bytes) is the
-// mark of a crash during a write that was never acknowledged, and is truncated
-// away. Anything else that fails a check is returned as a *CorruptError naming
-// the file and offset; nothing is silently dropped.
+// Open reads every live segment and checks every record. Zeros where a
+// header should start, with only zeros after them, end a segment's records:
+// that is space written ahead. In the last segment, a record that fails a
+// check (a header cut short or failing its checksum, a record running past
+// the end of the file, a body failing its checksum) with nothing but zeros
+// after it is the mark of a crash during a write that was never
+// acknowledged, and is truncated away. Writes are sequential, so such a
+// record is necessarily the last one; a damaged final record is therefore
+// indistinguishable from a torn one, and is dropped with a warning. Anything
+// else that fails a check is returned as a *CorruptError naming the file and
+// offset; nothing is silently dropped.
 //
 // # Deletion
 //

@@ -98,8 +98,11 @@ func FuzzScanSegment(f *testing.F) {
 		if res.torn && !last {
 			t.Fatal("torn tail reported in a segment that is not the last")
 		}
-		if !res.torn && res.end != int64(len(data)) {
+		if !res.torn && !res.zeroTail && res.end != int64(len(data)) {
 			t.Fatalf("clean scan ended at %d of %d", res.end, len(data))
+		}
+		if res.zeroTail && !allZero(data[res.end:]) {
+			t.Fatalf("scan took non-zero bytes after %d for preallocated space", res.end)
 		}
 		sg := &segment{first: 1, offsets: res.offsets, size: res.end}
 		for i := range res.offsets {

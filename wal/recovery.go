@@ -81,7 +81,7 @@ func (s *Store) loadSegment(sg *segment, last bool) error {
 	if err != nil {
 		return err
 	}
-	sg.offsets, sg.size = res.offsets, res.end
+	sg.offsets, sg.size, sg.alloc = res.offsets, res.end, info.Size()
 	if res.torn {
 		s.opts.Logger.Warn("truncating torn tail left by a crash",
 			"file", sg.path, "offset", res.end, "bytes", info.Size()-res.end, "reason", res.tornReason)
@@ -97,6 +97,7 @@ func (s *Store) truncateSegment(sg *segment) error {
 	if err := sg.f.Truncate(sg.size); err != nil {
 		return fmt.Errorf("wal: truncate %s to %d: %w", sg.path, sg.size, err)
 	}
+	sg.alloc = sg.size
 	if err := s.syncFile(sg.f); err != nil {
 		return fmt.Errorf("wal: sync %s: %w", sg.path, err)
 	}

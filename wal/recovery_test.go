@@ -149,13 +149,73 @@ func TestTornRecordInEarlierSegmentIsCorrupt(t *testing.T) {
 	wantCorruptAt(t, err, path, off)
 }
 
-func TestZeroFilledTailIsTruncated(t *testing.T) {
+func TestZeroFilledTailEndsTheLog(t *testing.T) {
+	dir := buildLog(t, 10, 1<<20)
+	path, _, _ := recordSpan(t, dir, 10)
+	appendBytes(t, path, make([]byte, 5000))
+	s := openStore(t, dir, testOptions())
+	checkLog(t, s, 1, 10, 1)
+	storeRange(t, s, 11, 12, 1)
+	closeStore(t, s)
+	checkLog(t, openStore(t, dir, testOptions()), 1, 12, 1)
+}
+
+func TestTornRecordFollowedByZerosIsTruncated(t *testing.T) {
 	dir := buildLog(t, 10, 1<<20)
 	path, off, size := recordSpan(t, dir, 10)
-	appendBytes(t, path, make([]byte, 5000))
-	checkLog(t, openStore(t, dir, testOptions()), 1, 10, 1)
-	if info, err := os.Stat(path); err != nil || info.Size() != off+size {
-		t.Fatalf("zero tail not truncated: %v, %v", info.Size(), err)
+	// As a crash leaves a write into space zeroed ahead: the record's
+	// second half never landed.
+	zeroRange(t, path, off+size/2, size-size/2)
+	checkLog(t, openStore(t, dir, testOptions()), 1, 9, 1)
+	if info, err := os.Stat(path); err != nil || info.Size() != off {
+		t.Fatalf("torn record not cut off at %d: size %d, %v", off, info.Size(), err)
+	}
+}
+
+func TestZerosInsideTheLogAreCorrupt(t *testing.T) {
+	dir := buildLog(t, 10, 1<<20)
+	path, off, size := recordSpan(t, dir, 6)
+	zeroRange(t, path, off, size)
+	_, err := Open(dir, testOptions())
+	wantCorruptAt(t, err, path, off)
+}
+
+func TestSegmentsArePreallocatedAndTrimmedOnRoll(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions()
+	opts.SegmentSize = 4 << 20
+	s := openStore(t, dir, opts)
+	storeRange(t, s, 1, 3, 1)
+	active := s.segs[0]
+	if info, err := os.Stat(active.path); err != nil || info.Size() != allocChunk {
+		t.Fatalf("active segment is %d bytes, want one chunk of %d: %v", info.Size(), allocChunk, err)
+	}
+	big := make([]byte, 3<<20)
+	if err := s.StoreLog(&raft.Log{Index: 4, Term: 1, Data: big}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StoreLog(&raft.Log{Index: 5, Term: 1, Data: big}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.segs) != 2 {
+		t.Fatalf("%d segments, want 2", len(s.segs))
+	}
+	if info, err := os.Stat(active.path); err != nil || info.Size() != active.size {
+		t.Fatalf("rolled segment is %d bytes, want its %d bytes of records: %v", info.Size(), active.size, err)
+	}
+	closeStore(t, s)
+	checkBounds(t, openStore(t, dir, opts), 1, 5)
+}
+
+func zeroRange(t *testing.T, path string, off, n int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, n), off); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -23,6 +23,9 @@ type segment struct {
 	// size is the end of the last complete record, where the next write
 	// goes.
 	size int64
+	// alloc is the length of the file: past size it holds only zeros,
+	// written ahead so that appends do not grow the file (see allocChunk).
+	alloc int64
 }
 
 func segmentName(first uint64) string {
