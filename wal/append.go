@@ -168,7 +168,6 @@ func (s *Store) createSegment(first uint64) (*segment, error) {
 	return sg, nil
 }
 
-
 // allocChunk is the step by which the active segment's file grows. fdatasync
 // after a write that grows a file must also commit the new size (on ext4, a
 // journal commit), which costs about as much again as the data itself. So
