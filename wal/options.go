@@ -17,7 +17,7 @@ const DefaultCacheEntries = 1024
 // MaxRecordSize bounds the encoded size of one entry. StoreLogs refuses
 // larger entries, and recovery treats a checksummed header claiming more as
 // corruption, so a damaged file can never make the store allocate more.
-const MaxRecordSize = 256 << 20
+const MaxRecordSize = 64 << 20
 
 // Options configures a Store. The zero value is valid: every field has a
 // default.

@@ -403,3 +403,15 @@ func mustDelete(t testing.TB, s *Store, lo, hi uint64) {
 		t.Fatalf("DeleteRange(%d, %d): %v", lo, hi, err)
 	}
 }
+
+func TestStoreLogsRejectsOversizedEntry(t *testing.T) {
+	s := openStore(t, t.TempDir(), testOptions())
+	storeRange(t, s, 1, 1, 1)
+	huge := &raft.Log{Index: 3, Term: 1, Data: make([]byte, MaxRecordSize)}
+	if err := s.StoreLogs([]*raft.Log{entry(2, 1), huge}); !errors.Is(err, ErrRecordTooLarge) {
+		t.Fatalf("StoreLogs with a %d-byte entry = %v, want ErrRecordTooLarge", len(huge.Data), err)
+	}
+	// Nothing of the batch was stored, and the store still works.
+	checkLog(t, s, 1, 1, 1)
+	storeRange(t, s, 2, 2, 1)
+}
