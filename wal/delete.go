@@ -104,12 +104,10 @@ func (s *Store) deleteSuffix(from uint64) error {
 	s.cache.dropFrom(from)
 	s.mu.Unlock()
 
-	// Later segments go first, so that a crash never leaves a hole
-	// between the cut segment and a surviving later one.
-	for i := len(dead) - 1; i >= 0; i-- {
-		if err := s.removeSegments(dead[i : i+1]); err != nil {
-			return err
-		}
+	// Whatever part of the unlinking and cutting a crash interrupts, the
+	// mark still tells Open to finish it.
+	if err := s.removeSegments(dead); err != nil {
+		return err
 	}
 	if cut != nil {
 		if err := s.truncateSegment(cut); err != nil {
