@@ -105,18 +105,3 @@ func TestCommitmentIgnoresNonVotersAndRegressions(t *testing.T) {
 		t.Fatalf("regressing match moved commit to %d", got)
 	}
 }
-
-func TestCommitmentConfigurationChange(t *testing.T) {
-	ch := make(chan struct{}, 1)
-	c := newCommitment(ch, voters("a", "b", "c"), 1)
-	c.match("a", 10)
-	c.match("b", 5)
-	if got := c.getCommitIndex(); got != 5 {
-		t.Fatalf("commit = %d, want 5", got)
-	}
-	// Dropping b and c leaves a alone: its match is a quorum of one.
-	c.setConfiguration(voters("a"))
-	if got := c.getCommitIndex(); got != 10 {
-		t.Fatalf("after shrinking, commit = %d, want 10", got)
-	}
-}

@@ -15,7 +15,16 @@ func (r *Raft) restoreNewestSnapshot() (*SnapshotMeta, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing snapshots: %w", err)
 	}
+	verifier, canVerify := r.snapshots.(interface{ Verify(id string) error })
 	for _, m := range metas {
+		if canVerify && !r.conf.NoSnapshotRestoreOnStart {
+			// Check the whole snapshot before the FSM sees any of it, so
+			// a corrupt one never half-restores it.
+			if err := verifier.Verify(m.ID); err != nil {
+				r.logger.Error("snapshot failed verification, trying an older one", "id", m.ID, "error", err)
+				continue
+			}
+		}
 		meta, source, err := r.snapshots.Open(m.ID)
 		if err != nil {
 			r.logger.Error("cannot open snapshot, trying an older one", "id", m.ID, "error", err)
