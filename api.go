@@ -19,16 +19,18 @@ import (
 type Raft struct {
 	nodeState
 
-	conf      Config
-	logger    hclog.Logger
-	metrics   *metrics.Metrics
-	fsm       FSM
-	logs      LogStore
-	stable    StableStore
-	snapshots SnapshotStore
-	trans     Transport
-	localID   ServerID
-	localAddr ServerAddress
+	conf       Config
+	reloadable atomic.Pointer[ReloadableConfig]
+	reloadMu   sync.Mutex
+	logger     hclog.Logger
+	metrics    *metrics.Metrics
+	fsm        FSM
+	logs       LogStore
+	stable     StableStore
+	snapshots  SnapshotStore
+	trans      Transport
+	localID    ServerID
+	localAddr  ServerAddress
 
 	// The fields below are owned by the run goroutine.
 	configs     configurations
@@ -50,6 +52,8 @@ type Raft struct {
 	rpcCh       <-chan RPC
 	leaderCh    chan bool
 
+	observers observers
+
 	fsmQueue *applyQueue
 	fsmState fsmState
 
@@ -58,6 +62,8 @@ type Raft struct {
 	snapTerm       uint64
 	userSnapshotCh chan *userSnapshotFuture
 	userRestoreCh  chan *userRestoreFuture
+	configChangeCh chan *configChangeFuture
+	transferCh     chan *transferFuture
 
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
@@ -115,8 +121,13 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 
 		userSnapshotCh: make(chan *userSnapshotFuture),
 		userRestoreCh:  make(chan *userRestoreFuture),
+		configChangeCh: make(chan *configChangeFuture),
+		transferCh:     make(chan *transferFuture),
 		shutdownCh:     make(chan struct{}),
 	}
+	rc := &ReloadableConfig{}
+	rc.fromConfig(*conf)
+	r.reloadable.Store(rc)
 	if conf.BatchApplyCh {
 		r.applyCh = make(chan *logFuture, conf.MaxAppendEntries)
 	}
@@ -251,13 +262,17 @@ func (r *Raft) BarrierContext(ctx context.Context) Future {
 }
 
 func (r *Raft) proposeTimeout(t LogType, log Log, timeout time.Duration) ApplyFuture {
-	ctx := context.Background()
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
+	ctx, cancel := timeoutContext(timeout)
+	defer cancel()
 	return r.propose(ctx, t, log)
+}
+
+// timeoutContext bounds a hand-over by timeout, or not at all for 0.
+func timeoutContext(timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout > 0 {
+		return context.WithTimeout(context.Background(), timeout)
+	}
+	return context.WithCancel(context.Background())
 }
 
 func (r *Raft) propose(ctx context.Context, t LogType, log Log) ApplyFuture {

@@ -49,6 +49,21 @@ func newCommitment(commitCh chan<- struct{}, conf Configuration, startIndex uint
 	return c
 }
 
+// setConfiguration changes the voters, keeping what is known of those that
+// remain.
+func (c *commitment) setConfiguration(conf Configuration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.matchIndexes
+	c.matchIndexes = make(map[ServerID]uint64)
+	for _, s := range conf.Servers {
+		if s.Suffrage == Voter {
+			c.matchIndexes[s.ID] = old[s.ID]
+		}
+	}
+	c.recalculate()
+}
+
 // match records that server id durably holds every entry up to index.
 // Reports for non-voters, and reports that go backwards, change nothing.
 func (c *commitment) match(id ServerID, index uint64) {

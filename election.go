@@ -44,7 +44,7 @@ func (r *Raft) runCandidate() {
 	granted := map[ServerID]bool{r.localID: true}
 	need := latest.quorum()
 
-	timer := time.NewTimer(randomTimeout(r.conf.ElectionTimeout))
+	timer := time.NewTimer(randomTimeout(r.rc().ElectionTimeout))
 	defer timer.Stop()
 	for r.getRole() == Candidate {
 		if len(granted) >= need {
@@ -58,7 +58,7 @@ func (r *Raft) runCandidate() {
 				}
 				votes = ch
 				granted = map[ServerID]bool{r.localID: true}
-				timer.Reset(randomTimeout(r.conf.ElectionTimeout))
+				timer.Reset(randomTimeout(r.rc().ElectionTimeout))
 				continue
 			}
 			r.logger.Debug("election won", "term", r.getCurrentTerm(), "votes", len(granted))
@@ -95,6 +95,10 @@ func (r *Raft) runCandidate() {
 		case f := <-r.verifyCh:
 			f.respond(ErrNotLeader)
 		case f := <-r.userRestoreCh:
+			f.respond(ErrNotLeader)
+		case f := <-r.configChangeCh:
+			f.respond(ErrNotLeader)
+		case f := <-r.transferCh:
 			f.respond(ErrNotLeader)
 		case f := <-r.bootstrapCh:
 			f.respond(ErrCantBootstrap)
@@ -201,7 +205,7 @@ func (r *Raft) leaderIsAlive() bool {
 		return true
 	}
 	last := r.leaderContactTime()
-	return !last.IsZero() && time.Since(last) < r.conf.ElectionTimeout && r.Leader() != ""
+	return !last.IsZero() && time.Since(last) < r.rc().ElectionTimeout && r.Leader() != ""
 }
 
 // logUpToDate reports whether a candidate's log is at least as up-to-date

@@ -59,6 +59,11 @@ func (p *inmemPipeline) decodeResponses() {
 			case <-p.shutdownCh:
 				timer.Stop()
 				in.future.respond(ErrPipelineShutdown)
+				select {
+				case p.doneCh <- in.future:
+				default:
+				}
+				p.failInflight()
 				return
 			}
 			select {
@@ -67,6 +72,24 @@ func (p *inmemPipeline) decodeResponses() {
 				return
 			}
 		case <-p.shutdownCh:
+			p.failInflight()
+			return
+		}
+	}
+}
+
+// failInflight completes the requests still in flight with an error and
+// delivers them, so the pipeline's user learns it broke.
+func (p *inmemPipeline) failInflight() {
+	for {
+		select {
+		case in := <-p.inflight:
+			in.future.respond(ErrPipelineShutdown)
+			select {
+			case p.doneCh <- in.future:
+			default:
+			}
+		default:
 			return
 		}
 	}

@@ -19,6 +19,8 @@ type leaderState struct {
 	writer      *localWriter
 	pending     *pendingLogs
 	verifies    []*verifyFuture
+	change      *configChange
+	transfer    *transferState
 }
 
 // maxInflightBatches bounds, in units of MaxAppendEntries, how many
@@ -71,6 +73,9 @@ func (r *Raft) leaderLoop() {
 	ls := r.leader
 	lease := time.NewTimer(r.conf.LeaderLeaseTimeout)
 	defer lease.Stop()
+	// Catch-up and leadership transfer progress is checked on ticks.
+	tick := time.NewTicker(r.conf.CommitTimeout)
+	defer tick.Stop()
 	maxInflight := maxInflightBatches * r.conf.MaxAppendEntries
 	for r.getRole() == Leader {
 		applyCh := r.applyCh
@@ -90,6 +95,10 @@ func (r *Raft) leaderLoop() {
 				r.stepDown(t)
 			}
 		case f := <-applyCh:
+			if ls.transfer != nil {
+				f.respond(ErrLeadershipTransferInProgress)
+				continue
+			}
 			batch := []*logFuture{f}
 		drain:
 			for len(batch) < r.conf.MaxAppendEntries {
@@ -105,6 +114,17 @@ func (r *Raft) leaderLoop() {
 			r.startVerify(f)
 		case f := <-r.userRestoreCh:
 			f.respond(r.restoreUserSnapshot(f.meta, f.reader))
+		case f := <-r.configChangeCh:
+			r.startConfigChange(f)
+		case f := <-r.transferCh:
+			r.startTransfer(f)
+		case <-tick.C:
+			if ls.change != nil {
+				r.advanceConfigChange()
+			}
+			if ls.transfer != nil {
+				r.advanceTransfer()
+			}
 		case <-lease.C:
 			r.checkQuorum()
 			lease.Reset(r.conf.LeaderLeaseTimeout)
@@ -166,6 +186,17 @@ func (r *Raft) leaveLeader() {
 	}
 	for _, v := range ls.verifies {
 		v.fail(err)
+	}
+	if ls.change != nil {
+		ls.change.f.respond(err)
+	}
+	if ls.transfer != nil {
+		if r.getCurrentTerm() > ls.term {
+			// A newer term exists: the target (or someone) took over.
+			ls.transfer.f.respond(nil)
+		} else {
+			ls.transfer.f.respond(err)
+		}
 	}
 	r.leader = nil
 	if _, id := r.LeaderWithID(); id == r.localID {
@@ -255,6 +286,11 @@ func (r *Raft) leaderCommit() {
 	ls.inflight = append([]*logFuture(nil), ls.inflight[k:]...)
 	r.setCommit(commit, done)
 	r.metrics.SetGauge([]string{"raft", "commitNumLogs"}, float32(len(done)))
+	r.advanceConfigChange()
+	r.checkSelfRemoved()
+	if r.getRole() != Leader {
+		return
+	}
 	// Followers learn of the new commit index promptly rather than at
 	// the next batch.
 	for _, rp := range ls.replicators {

@@ -41,7 +41,7 @@ func randomTimeout(d time.Duration) time.Duration {
 // runFollower waits for a leader's messages and starts a campaign when they
 // stop coming.
 func (r *Raft) runFollower() {
-	timeout := randomTimeout(r.conf.HeartbeatTimeout)
+	timeout := randomTimeout(r.rc().HeartbeatTimeout)
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for r.getRole() == Follower {
@@ -53,6 +53,10 @@ func (r *Raft) runFollower() {
 		case f := <-r.verifyCh:
 			f.respond(ErrNotLeader)
 		case f := <-r.userRestoreCh:
+			f.respond(ErrNotLeader)
+		case f := <-r.configChangeCh:
+			f.respond(ErrNotLeader)
+		case f := <-r.transferCh:
 			f.respond(ErrNotLeader)
 		case f := <-r.bootstrapCh:
 			f.respond(r.bootstrap(f.configuration))
@@ -75,7 +79,7 @@ func (r *Raft) runFollower() {
 			if !latest.config.isVoter(r.localID) {
 				// A node outside the configuration, or a non-voter, never
 				// campaigns; it waits for a leader to reach it.
-				timeout = randomTimeout(r.conf.HeartbeatTimeout)
+				timeout = randomTimeout(r.rc().HeartbeatTimeout)
 				timer.Reset(timeout)
 				continue
 			}
@@ -112,9 +116,10 @@ func (r *Raft) setLeader(addr ServerAddress, id ServerID) {
 			return
 		}
 		r.leaderInfo.Store(nil)
-		return
+	} else {
+		r.leaderInfo.Store(&leaderID{addr: addr, id: id})
 	}
-	r.leaderInfo.Store(&leaderID{addr: addr, id: id})
+	r.observe(LeaderObservation{LeaderAddr: addr, LeaderID: id, Term: r.getCurrentTerm()})
 }
 
 // setCurrentTerm persists a new term, forgetting any vote. It must succeed

@@ -25,6 +25,14 @@ type replicator struct {
 	needProbe  bool
 	failures   int
 
+	// match mirrors matchIndex for the run goroutine (catch-up and
+	// leadership transfer decisions).
+	match atomic.Uint64
+	// reprobe asks the replicator to probe again from the given index + 1:
+	// a heartbeat showed the follower's log is shorter than it was (it
+	// restarted empty or was replaced), so the pipeline's view is stale.
+	reprobe atomic.Uint64
+
 	trigger  chan struct{}
 	stopCh   chan struct{}
 	stopOnce sync.Once
@@ -97,6 +105,7 @@ func (rp *replicator) stepDown(term uint64) {
 func (rp *replicator) updateMatch(index uint64) {
 	if index > rp.matchIndex {
 		rp.matchIndex = index
+		rp.match.Store(index)
 		rp.ls.commitment.match(rp.peer.ID, index)
 	}
 }
@@ -108,6 +117,7 @@ func (rp *replicator) run() {
 	idle := time.NewTimer(rp.r.conf.CommitTimeout)
 	defer idle.Stop()
 	for !rp.stopped() {
+		rp.takeReprobe()
 		last := rp.r.getLastIndex()
 		commit := rp.r.getCommitIndex()
 		if rp.needProbe || rp.nextIndex <= last || commit > rp.sentCommit {
@@ -133,6 +143,14 @@ func (rp *replicator) run() {
 		case <-rp.stopCh:
 			return
 		}
+	}
+}
+
+// takeReprobe applies a pending reprobe request.
+func (rp *replicator) takeReprobe() {
+	if hint := rp.reprobe.Swap(0); hint != 0 {
+		rp.nextIndex = min(rp.nextIndex, hint)
+		rp.needProbe = true
 	}
 }
 
@@ -300,6 +318,9 @@ send:
 		case <-rp.stopCh:
 			break send
 		}
+		if rp.reprobe.Load() != 0 {
+			break send
+		}
 	}
 	halt()
 	<-recvDone
@@ -370,7 +391,7 @@ func (rp *replicator) takeVerifies() []*verifyFuture {
 // may be busy with large batches.
 func (rp *replicator) heartbeat() {
 	defer rp.r.goroutines.Done()
-	interval := rp.r.conf.HeartbeatTimeout / 10
+	interval := rp.r.rc().HeartbeatTimeout / 10
 	timer := time.NewTimer(randomTimeout(interval))
 	defer timer.Stop()
 	failures := 0
@@ -392,6 +413,9 @@ func (rp *replicator) heartbeat() {
 		err := rp.r.trans.AppendEntries(rp.peer.ID, rp.peer.Address, req, &resp)
 		switch {
 		case err != nil:
+			if failures == 0 {
+				rp.r.observe(FailedHeartbeatObservation{PeerID: rp.peer.ID, LastContact: rp.lastContact()})
+			}
 			failures++
 			rp.r.logger.Debug("heartbeat failed", "peer", rp.peer.ID, "error", err)
 			// The checks wait for the next round that gets through.
@@ -406,6 +430,15 @@ func (rp *replicator) heartbeat() {
 				v.fail(ErrNotLeader)
 			}
 			return
+		}
+		if failures > 0 {
+			rp.r.observe(ResumedHeartbeatObservation{PeerID: rp.peer.ID})
+		}
+		if resp.Success && resp.LastLog < rp.match.Load() {
+			// The follower holds less than it acknowledged: replication's
+			// view of it is stale.
+			rp.reprobe.Store(resp.LastLog + 1)
+			rp.notify()
 		}
 		failures = 0
 		rp.setContact(time.Now())

@@ -68,17 +68,17 @@ func (r *Raft) setLastSnapshot(index, term uint64) {
 // every SnapshotInterval (randomized so servers do not snapshot together).
 func (r *Raft) runSnapshots() {
 	defer r.goroutines.Done()
-	timer := time.NewTimer(randomTimeout(r.conf.SnapshotInterval))
+	timer := time.NewTimer(randomTimeout(r.rc().SnapshotInterval))
 	defer timer.Stop()
 	for {
 		select {
 		case <-timer.C:
-			if r.getLastApplied()-r.lastSnapshotIndex() >= r.conf.SnapshotThreshold {
+			if r.getLastApplied()-r.lastSnapshotIndex() >= r.rc().SnapshotThreshold {
 				if _, err := r.takeSnapshot(); err != nil && err != ErrNothingNewToSnapshot {
 					r.logger.Error("failed to take snapshot", "error", err)
 				}
 			}
-			timer.Reset(randomTimeout(r.conf.SnapshotInterval))
+			timer.Reset(randomTimeout(r.rc().SnapshotInterval))
 		case f := <-r.userSnapshotCh:
 			id, err := r.takeSnapshot()
 			f.id = id
@@ -139,10 +139,10 @@ func (r *Raft) compactLog(snapIndex uint64) error {
 	if err != nil {
 		return err
 	}
-	if last == 0 || snapIndex <= r.conf.TrailingLogs {
+	if last == 0 || snapIndex <= r.rc().TrailingLogs {
 		return nil
 	}
-	maxDel := min(snapIndex-r.conf.TrailingLogs, last)
+	maxDel := min(snapIndex-r.rc().TrailingLogs, last)
 	if maxDel < first {
 		return nil
 	}

@@ -20,6 +20,11 @@ func snapshotConfig(threshold, trailing uint64) clusterOption {
 		conf.SnapshotThreshold = threshold
 		conf.TrailingLogs = trailing
 		conf.SnapshotInterval = 20 * time.Millisecond
+		// Thousands of writes in flight under the race detector on a busy
+		// machine: timeouts long enough that leadership holds.
+		conf.HeartbeatTimeout = 500 * time.Millisecond
+		conf.ElectionTimeout = 500 * time.Millisecond
+		conf.LeaderLeaseTimeout = 500 * time.Millisecond
 	})
 }
 

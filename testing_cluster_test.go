@@ -127,6 +127,9 @@ type cluster struct {
 	down []bool
 	// snaps are the nodes' snapshot stores (discarding by default).
 	snaps []SnapshotStore
+	// bootstrapped is how many nodes (the first ones) form the initial
+	// configuration; the others start empty, to be added.
+	bootstrapped int
 }
 
 type clusterOption func(*cluster)
@@ -147,6 +150,11 @@ func withLogStores(f func(i int) LogStore) clusterOption {
 	}
 }
 
+// withBootstrapped makes only the first k nodes the initial cluster.
+func withBootstrapped(k int) clusterOption {
+	return func(c *cluster) { c.bootstrapped = k }
+}
+
 func withSnapshotStores(f func(i int) SnapshotStore) clusterOption {
 	return func(c *cluster) {
 		for i := range c.snaps {
@@ -162,7 +170,7 @@ func withTransportWrapper(w func(i int, t *InmemTransport) Transport) clusterOpt
 // newCluster builds, bootstraps and starts n nodes.
 func newCluster(t testing.TB, n int, opts ...clusterOption) *cluster {
 	t.Helper()
-	c := &cluster{t: t, n: n}
+	c := &cluster{t: t, n: n, bootstrapped: n}
 	for i := 0; i < n; i++ {
 		id := ServerID(fmt.Sprintf("node%d", i))
 		store := NewInmemStore()
@@ -184,10 +192,14 @@ func newCluster(t testing.TB, n int, opts ...clusterOption) *cluster {
 	}
 	c.connectAll()
 	var conf Configuration
-	for i := 0; i < n; i++ {
+	for i := 0; i < c.bootstrapped; i++ {
 		conf.Servers = append(conf.Servers, Server{Suffrage: Voter, ID: c.confs[i].LocalID, Address: c.addrs[i]})
 	}
 	for i := 0; i < n; i++ {
+		if i >= c.bootstrapped {
+			c.start(i)
+			continue
+		}
 		if err := BootstrapCluster(c.confs[i], c.logs[i], c.stable[i], c.snaps[i], c.trans[i], conf); err != nil {
 			t.Fatalf("bootstrap node %d: %v", i, err)
 		}
