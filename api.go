@@ -63,7 +63,15 @@ type Raft struct {
 	userSnapshotCh chan *userSnapshotFuture
 	userRestoreCh  chan *userRestoreFuture
 	configChangeCh chan *configChangeFuture
-	transferCh     chan *transferFuture
+	readCh         chan *readFuture
+
+	applyWaiters applyWaiters
+	readSupport  readSupport
+	readRounds   atomic.Uint64
+	readsServed  atomic.Uint64
+	readsByLease atomic.Uint64
+	startTime    time.Time
+	transferCh   chan *transferFuture
 
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
@@ -122,6 +130,8 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 		userSnapshotCh: make(chan *userSnapshotFuture),
 		userRestoreCh:  make(chan *userRestoreFuture),
 		configChangeCh: make(chan *configChangeFuture),
+		readCh:         make(chan *readFuture),
+		startTime:      time.Now(),
 		transferCh:     make(chan *transferFuture),
 		shutdownCh:     make(chan struct{}),
 	}
@@ -461,6 +471,9 @@ func (r *Raft) Stats() map[string]string {
 		s["num_peers"] = "0"
 	}
 	snapIndex, snapTerm := r.lastSnapshot()
+	s["reads_served"] = u(r.readsServed.Load())
+	s["reads_by_lease"] = u(r.readsByLease.Load())
+	s["read_heartbeat_rounds"] = u(r.readRounds.Load())
 	s["last_snapshot_index"] = u(snapIndex)
 	s["last_snapshot_term"] = u(snapTerm)
 	if last := r.LastContact(); last.IsZero() {

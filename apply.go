@@ -93,6 +93,7 @@ func (r *Raft) runFSM() {
 		case <-r.fsmQueue.signal:
 		case <-r.shutdownCh:
 			r.failQueued(nil)
+			r.applyWaiters.close()
 			return
 		}
 		tasks := r.fsmQueue.takeAll()
@@ -107,6 +108,7 @@ func (r *Raft) runFSM() {
 			}
 			if !r.applyRange(t, batching) {
 				r.failQueued(tasks[i+1:])
+				r.applyWaiters.close()
 				return
 			}
 		}
@@ -170,6 +172,7 @@ func (r *Raft) applyRange(t applyTask, batching bool) bool {
 		}
 		r.applyBatch(entries, owners, batching)
 		r.lastApplied.Store(end)
+		r.applyWaiters.applied(end)
 		r.fsmQueue.done(end - start + 1)
 	}
 	return true

@@ -86,6 +86,16 @@ type Config struct {
 	// start, for FSMs that persist their own state.
 	NoSnapshotRestoreOnStart bool
 
+	// ReadConsistency chooses how ReadIndex confirms leadership: a heartbeat
+	// round (ReadConsistencySafe, the default) or the leader lease
+	// (ReadConsistencyLease, which trusts clocks; see its documentation).
+	ReadConsistency ReadConsistency
+
+	// LeaseClockDrift is how much shorter than HeartbeatTimeout the leader
+	// lease is, to absorb clocks running at different rates. It must be
+	// below HeartbeatTimeout; 0 means a tenth of HeartbeatTimeout.
+	LeaseClockDrift time.Duration
+
 	// PreVoteDisabled turns off the pre-vote round (thesis section 9.6)
 	// that keeps a partitioned server from disrupting the cluster when it
 	// returns.
@@ -156,6 +166,12 @@ func ValidateConfig(c *Config) error {
 	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
 		return bad("LeaderLeaseTimeout", "(%v) cannot be larger than HeartbeatTimeout (%v)",
 			c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.ReadConsistency != ReadConsistencySafe && c.ReadConsistency != ReadConsistencyLease {
+		return bad("ReadConsistency", "is unknown (%d)", c.ReadConsistency)
+	}
+	if c.LeaseClockDrift < 0 || c.LeaseClockDrift >= c.HeartbeatTimeout {
+		return bad("LeaseClockDrift", "(%v) must be at least 0 and below HeartbeatTimeout (%v)", c.LeaseClockDrift, c.HeartbeatTimeout)
 	}
 	if c.ElectionTimeout < c.HeartbeatTimeout {
 		return bad("ElectionTimeout", "(%v) must be at least HeartbeatTimeout (%v)",

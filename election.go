@@ -98,6 +98,8 @@ func (r *Raft) runCandidate() {
 			f.respond(ErrNotLeader)
 		case f := <-r.configChangeCh:
 			f.respond(ErrNotLeader)
+		case f := <-r.readCh:
+			f.respond(ErrNotLeader)
 		case f := <-r.transferCh:
 			f.respond(ErrNotLeader)
 		case f := <-r.bootstrapCh:
@@ -202,6 +204,12 @@ func isUnsupportedRPC(err error) bool {
 // was partitioned away from unseating a healthy leader when it returns.
 func (r *Raft) leaderIsAlive() bool {
 	if r.getRole() == Leader {
+		return true
+	}
+	if r.conf.ReadConsistency == ReadConsistencyLease && time.Since(r.startTime) < r.rc().HeartbeatTimeout {
+		// A restarted voter has forgotten which leader it heard from; in
+		// lease mode it must not help elect another before any lease it
+		// acknowledged has run out.
 		return true
 	}
 	last := r.leaderContactTime()

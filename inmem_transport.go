@@ -110,6 +110,16 @@ func (t *InmemTransport) RequestPreVote(id ServerID, target ServerAddress, args 
 	return nil
 }
 
+// RequestReadIndex sends one request and waits for the answer.
+func (t *InmemTransport) RequestReadIndex(id ServerID, target ServerAddress, args *ReadIndexRequest, resp *ReadIndexResponse) error {
+	out, err := t.makeRPC(target, args, nil, t.timeout)
+	if err != nil {
+		return err
+	}
+	*resp = *out.(*ReadIndexResponse)
+	return nil
+}
+
 // InstallSnapshot sends a snapshot and waits for the answer. The timeout
 // grows with the snapshot: one timeout per 256 KiB, at least ten.
 func (t *InmemTransport) InstallSnapshot(id ServerID, target ServerAddress, args *InstallSnapshotRequest, resp *InstallSnapshotResponse, data io.Reader) error {

@@ -21,6 +21,13 @@ type leaderState struct {
 	verifies    []*verifyFuture
 	change      *configChange
 	transfer    *transferState
+
+	startTime         time.Time
+	done              chan struct{}
+	readQueue         []*readFuture
+	readsBeforeCommit []*readFuture
+	roundInFlight     bool
+	roundDone         chan readRoundResult
 }
 
 // maxInflightBatches bounds, in units of MaxAppendEntries, how many
@@ -47,6 +54,9 @@ func (r *Raft) runLeader() {
 		replicators: make(map[ServerID]*replicator),
 		stepDownCh:  make(chan uint64, 1),
 		pending:     newPendingLogs(),
+		startTime:   now,
+		done:        make(chan struct{}),
+		roundDone:   make(chan readRoundResult),
 	}
 	// Everything already in this node's log was written synchronously.
 	ls.commitment.match(r.localID, lastIndex)
@@ -116,6 +126,10 @@ func (r *Raft) leaderLoop() {
 			f.respond(r.restoreUserSnapshot(f.meta, f.reader))
 		case f := <-r.configChangeCh:
 			r.startConfigChange(f)
+		case f := <-r.readCh:
+			r.startRead(f)
+		case res := <-ls.roundDone:
+			r.readRoundDone(res)
 		case f := <-r.transferCh:
 			r.startTransfer(f)
 		case <-tick.C:
@@ -189,6 +203,10 @@ func (r *Raft) leaveLeader() {
 	}
 	if ls.change != nil {
 		ls.change.f.respond(err)
+	}
+	close(ls.done)
+	for _, f := range append(ls.readQueue, ls.readsBeforeCommit...) {
+		r.failRead(f, err)
 	}
 	if ls.transfer != nil {
 		if r.getCurrentTerm() > ls.term {
@@ -287,6 +305,7 @@ func (r *Raft) leaderCommit() {
 	r.setCommit(commit, done)
 	r.metrics.SetGauge([]string{"raft", "commitNumLogs"}, float32(len(done)))
 	r.advanceConfigChange()
+	r.releaseReadsBeforeCommit()
 	r.checkSelfRemoved()
 	if r.getRole() != Leader {
 		return

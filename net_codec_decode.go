@@ -90,6 +90,9 @@ func (d *wireReader) readRequest(typ byte) (interface{}, error) {
 	case rpcRequestPreVote:
 		r := &RequestPreVoteRequest{}
 		return r, readStruct(d, (*requestPreVoteRequestFields)(r))
+	case rpcReadIndex:
+		r := &ReadIndexRequest{}
+		return r, readStruct(d, (*readIndexRequestFields)(r))
 	}
 	return nil, malformed("unknown RPC type %d", typ)
 }
@@ -119,6 +122,9 @@ func (d *wireReader) readResponse(resp interface{}) error {
 	case *TimeoutNowResponse:
 		*r = TimeoutNowResponse{}
 		err = readStruct(d, (*headerFields)(&r.RPCHeader))
+	case *ReadIndexResponse:
+		*r = ReadIndexResponse{}
+		err = readStruct(d, (*readIndexResponseFields)(r))
 	default:
 		return fmt.Errorf("%w: cannot read a %T", ErrMalformedFrame, resp)
 	}
@@ -357,6 +363,34 @@ func (r *installSnapshotResponseFields) field(d *wireReader, key []byte) (bool, 
 	switch string(key) {
 	case "Term":
 		r.Term, err = d.readUint()
+	case "Success":
+		r.Success, err = d.readBool()
+	default:
+		return d.headerField(&r.RPCHeader, key)
+	}
+	return true, err
+}
+
+type readIndexRequestFields ReadIndexRequest
+
+func (r *readIndexRequestFields) field(d *wireReader, key []byte) (bool, error) {
+	if string(key) != "Term" {
+		return d.headerField(&r.RPCHeader, key)
+	}
+	var err error
+	r.Term, err = d.readUint()
+	return true, err
+}
+
+type readIndexResponseFields ReadIndexResponse
+
+func (r *readIndexResponseFields) field(d *wireReader, key []byte) (bool, error) {
+	var err error
+	switch string(key) {
+	case "Term":
+		r.Term, err = d.readUint()
+	case "ReadIndex":
+		r.ReadIndex, err = d.readUint()
 	case "Success":
 		r.Success, err = d.readBool()
 	default:

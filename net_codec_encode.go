@@ -12,6 +12,9 @@ const (
 	rpcInstallSnapshot byte = 2
 	rpcTimeoutNow      byte = 3
 	rpcRequestPreVote  byte = 4
+	// rpcReadIndex is this library's own RPC; hashicorp/raft does not know
+	// it and closes the connection when it sees it.
+	rpcReadIndex byte = 5
 )
 
 // wireEncoder appends request and response frames to buf. Struct fields go
@@ -75,6 +78,9 @@ func (e *wireEncoder) request(req interface{}) error {
 	case *RequestPreVoteRequest:
 		e.buf = append(e.buf, rpcRequestPreVote)
 		e.requestPreVoteRequest(r)
+	case *ReadIndexRequest:
+		e.buf = append(e.buf, rpcReadIndex)
+		e.readIndexRequest(r)
 	default:
 		return fmt.Errorf("%w: cannot send a %T", ErrMalformedFrame, req)
 	}
@@ -120,6 +126,12 @@ func (e *wireEncoder) response(resp interface{}, rpcErr error) error {
 			break
 		}
 		e.headerOnly(&r.RPCHeader)
+		return e.err
+	case *ReadIndexResponse:
+		if r == nil {
+			break
+		}
+		e.readIndexResponse(r)
 		return e.err
 	case nil:
 	default:
@@ -264,6 +276,29 @@ func (e *wireEncoder) installSnapshotResponse(r *InstallSnapshotResponse) {
 	e.keyBytes("ID", r.ID)
 	e.key("ProtocolVersion")
 	e.int(int64(r.ProtocolVersion))
+	e.key("Success")
+	e.bool(r.Success)
+	e.keyUint("Term", r.Term)
+}
+
+// readIndexRequest encodes this library's ReadIndex request with the same
+// conventions as the others: sorted keys, header inlined.
+func (e *wireEncoder) readIndexRequest(r *ReadIndexRequest) {
+	e.mapHeader(4)
+	e.keyBytes("Addr", r.Addr)
+	e.keyBytes("ID", r.ID)
+	e.key("ProtocolVersion")
+	e.int(int64(r.ProtocolVersion))
+	e.keyUint("Term", r.Term)
+}
+
+func (e *wireEncoder) readIndexResponse(r *ReadIndexResponse) {
+	e.mapHeader(6)
+	e.keyBytes("Addr", r.Addr)
+	e.keyBytes("ID", r.ID)
+	e.key("ProtocolVersion")
+	e.int(int64(r.ProtocolVersion))
+	e.keyUint("ReadIndex", r.ReadIndex)
 	e.key("Success")
 	e.bool(r.Success)
 	e.keyUint("Term", r.Term)

@@ -178,6 +178,13 @@ func (t *NetworkTransport) RequestPreVote(id ServerID, target ServerAddress, arg
 	return t.roundTrip("request pre-vote", id, target, args, resp)
 }
 
+// RequestReadIndex asks the leader for a read index (this library's own
+// RPC). A peer that does not know it, such as hashicorp/raft, closes the
+// connection, which surfaces here as an I/O error.
+func (t *NetworkTransport) RequestReadIndex(id ServerID, target ServerAddress, args *ReadIndexRequest, resp *ReadIndexResponse) error {
+	return t.roundTrip("request read index", id, target, args, resp)
+}
+
 // TimeoutNow asks the peer to start an election at once and waits for the
 // answer. It fails as AppendEntries does.
 func (t *NetworkTransport) TimeoutNow(id ServerID, target ServerAddress, args *TimeoutNowRequest, resp *TimeoutNowResponse) error {

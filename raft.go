@@ -56,6 +56,8 @@ func (r *Raft) runFollower() {
 			f.respond(ErrNotLeader)
 		case f := <-r.configChangeCh:
 			f.respond(ErrNotLeader)
+		case f := <-r.readCh:
+			f.respond(ErrNotLeader)
 		case f := <-r.transferCh:
 			f.respond(ErrNotLeader)
 		case f := <-r.bootstrapCh:
@@ -183,6 +185,8 @@ func (r *Raft) processRPC(rpc RPC) {
 		r.installSnapshot(rpc, cmd)
 	case *TimeoutNowRequest:
 		r.timeoutNow(rpc, cmd)
+	case *ReadIndexRequest:
+		r.readIndexRPC(rpc, cmd)
 	default:
 		r.logger.Error("unexpected command", "command", fmt.Sprintf("%T", rpc.Command))
 		rpc.Respond(nil, fmt.Errorf("unexpected command"))

@@ -33,6 +33,10 @@ type replicator struct {
 	// restarted empty or was replaced), so the pipeline's view is stale.
 	reprobe atomic.Uint64
 
+	// ackedSend is when the latest request this follower acknowledged in
+	// this term was sent: the leader lease is measured from it.
+	ackedSend atomic.Int64
+
 	trigger  chan struct{}
 	stopCh   chan struct{}
 	stopOnce sync.Once
@@ -98,6 +102,18 @@ func (rp *replicator) stepDown(term uint64) {
 	select {
 	case rp.ls.stepDownCh <- term:
 	default:
+	}
+}
+
+// ackSent records that the follower answered, in this term, a request sent
+// at t.
+func (rp *replicator) ackSent(t time.Time) {
+	n := t.UnixNano()
+	for {
+		old := rp.ackedSend.Load()
+		if old >= n || rp.ackedSend.CompareAndSwap(old, n) {
+			return
+		}
 	}
 }
 
@@ -253,6 +269,7 @@ func (rp *replicator) sendOne(last, commit uint64) (sent, done bool) {
 		return true, true
 	}
 	rp.setContact(time.Now())
+	rp.ackSent(start)
 	if resp.Success {
 		rp.updateMatch(req.PrevLogEntry + uint64(len(req.Entries)))
 		rp.nextIndex = req.PrevLogEntry + uint64(len(req.Entries)) + 1
@@ -350,6 +367,7 @@ func (rp *replicator) pipelineReceive(pipe AppendPipeline, broken <-chan struct{
 				return
 			}
 			rp.setContact(time.Now())
+			rp.ackSent(f.Start())
 			if !resp.Success {
 				halt()
 				return
@@ -442,6 +460,7 @@ func (rp *replicator) heartbeat() {
 		}
 		failures = 0
 		rp.setContact(time.Now())
+		rp.ackSent(start)
 		if resp.Success {
 			for _, v := range verifies {
 				v.vote(rp.peer.ID)

@@ -59,5 +59,6 @@ func (r *Raft) fsmRestore(req *fsmRestoreRequest) {
 	r.fsmState.appliedTerm = req.meta.Term
 	r.fsmState.config = configEntry{index: req.meta.ConfigurationIndex, config: req.meta.Configuration.Clone()}
 	r.lastApplied.Store(req.meta.Index)
+	r.applyWaiters.applied(req.meta.Index)
 	req.reply <- nil
 }
