@@ -82,7 +82,7 @@ func (f hashiFSM) Apply(l *hraft.Log) interface{} {
 	return f.add(applied{Index: l.Index, Term: l.Term, Data: string(l.Data)})
 }
 func (f hashiFSM) Snapshot() (hraft.FSMSnapshot, error) { return nil, errNoSnapshots }
-func (f hashiFSM) Restore(rc io.ReadCloser) error      { _ = rc.Close(); return errNoSnapshots }
+func (f hashiFSM) Restore(rc io.ReadCloser) error       { _ = rc.Close(); return errNoSnapshots }
 
 // oursFSM adapts recorder to our FSM.
 type oursFSM struct{ *recorder }
