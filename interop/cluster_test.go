@@ -261,6 +261,9 @@ type clusterOptions struct {
 	// open connections, though it answers), so the outcome is decided by
 	// construction rather than by timer luck.
 	firstLeader string
+	// campaigner, if set, muzzles every other node from the start and
+	// leaves them muzzled: the test decides when to heal.
+	campaigner string
 }
 
 // startCluster builds, bootstraps and starts one node per entry of libs,
@@ -325,9 +328,13 @@ func startCluster(t *testing.T, libs []library, opts clusterOptions) *cluster {
 		hservers = append(hservers, hraft.Server{Suffrage: hraft.Voter, ID: hraft.ServerID(n.id), Address: hraft.ServerAddress(n.addr)})
 		oservers = append(oservers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(n.id), Address: raft.ServerAddress(n.addr)})
 	}
-	if opts.firstLeader != "" {
+	only := opts.firstLeader
+	if only == "" {
+		only = opts.campaigner
+	}
+	if only != "" {
 		for _, n := range c.nodes {
-			if n.id != opts.firstLeader {
+			if n.id != only {
 				c.net.muzzle(n.id)
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -214,10 +215,22 @@ func (n *tapNet) refusedFrom(id string) map[string]int {
 
 // eventsWhere returns the recorded exchanges that match keep.
 func (n *tapNet) eventsWhere(keep func(rpcEvent) bool) []rpcEvent {
+	return n.eventsSince(0, keep)
+}
+
+// mark returns a position in the record, for eventsSince.
+func (n *tapNet) mark() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.events)
+}
+
+// eventsSince returns the exchanges recorded after mark that match keep.
+func (n *tapNet) eventsSince(mark int, keep func(rpcEvent) bool) []rpcEvent {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var out []rpcEvent
-	for _, e := range n.events {
+	for _, e := range n.events[mark:] {
 		if keep(e) {
 			out = append(out, e)
 		}
@@ -298,6 +311,13 @@ func (n *tapNet) decodeFailed(p *proxy, what string, err error) {
 	var ne net.Error
 	if errors.As(err, &ne) {
 		return
+	}
+	// The codec wraps read errors in its own text without keeping the
+	// chain, so closes are recognised by their message too.
+	for _, closed := range []string{"EOF", "use of closed network connection", "connection reset by peer", "broken pipe"} {
+		if strings.Contains(err.Error(), closed) {
+			return
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
