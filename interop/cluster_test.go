@@ -256,14 +256,14 @@ type cluster struct {
 type clusterOptions struct {
 	// preVoteDisabled turns pre-vote off on every node.
 	preVoteDisabled bool
-	// firstLeader, if set, is the only node allowed to campaign until it
-	// has won the first election: every other node is muzzled (it cannot
-	// open connections, though it answers), so the outcome is decided by
-	// construction rather than by timer luck.
+	// muzzled nodes cannot open connections (they still answer), so they
+	// cannot campaign; isolated nodes can neither reach nor be reached.
+	// Both hold from the start, so who may win the first election is
+	// decided by construction rather than by timer luck.
+	muzzled, isolated []string
+	// firstLeader, if set, must win the first election; the network is
+	// then healed. Without it the test heals when it sees fit.
 	firstLeader string
-	// campaigner, if set, muzzles every other node from the start and
-	// leaves them muzzled: the test decides when to heal.
-	campaigner string
 }
 
 // startCluster builds, bootstraps and starts one node per entry of libs,
@@ -328,16 +328,11 @@ func startCluster(t *testing.T, libs []library, opts clusterOptions) *cluster {
 		hservers = append(hservers, hraft.Server{Suffrage: hraft.Voter, ID: hraft.ServerID(n.id), Address: hraft.ServerAddress(n.addr)})
 		oservers = append(oservers, raft.Server{Suffrage: raft.Voter, ID: raft.ServerID(n.id), Address: raft.ServerAddress(n.addr)})
 	}
-	only := opts.firstLeader
-	if only == "" {
-		only = opts.campaigner
+	for _, id := range opts.muzzled {
+		c.net.muzzle(id)
 	}
-	if only != "" {
-		for _, n := range c.nodes {
-			if n.id != only {
-				c.net.muzzle(n.id)
-			}
-		}
+	for _, id := range opts.isolated {
+		c.net.isolate(id)
 	}
 	for _, n := range c.nodes {
 		logger := hclog.New(&hclog.LoggerOptions{Name: n.id, Output: c.logs, Level: logLevel()})
@@ -381,11 +376,13 @@ func startCluster(t *testing.T, libs []library, opts clusterOptions) *cluster {
 		}
 	}
 	if opts.firstLeader != "" {
-		leader := c.waitLeader(c.nodes)
-		if leader.id != opts.firstLeader {
-			t.Fatalf("first leader is %s, but only %s could campaign", leader.id, opts.firstLeader)
-		}
+		// Cut-off nodes cannot learn of the leader until the heal, so wait
+		// for the leader itself first, then for everyone.
+		c.waitFor(opts.firstLeader+" to win the first election", c.node(opts.firstLeader).isLeader)
 		c.net.heal()
+		if leader := c.waitLeader(c.nodes); leader.id != opts.firstLeader {
+			t.Fatalf("after the heal %s leads, want %s", leader.id, opts.firstLeader)
+		}
 	}
 	return c
 }

@@ -15,7 +15,7 @@ import (
 // news of a newer term, steps down and adopts it, so it never counts the
 // grants, never wins, and climbs one term per round instead.
 func TestOurNodeWinsPreVoteAgainstHashicorpVoters(t *testing.T) {
-	c := startCluster(t, []library{hashicorp, hashicorp, ours}, clusterOptions{campaigner: "o1"})
+	c := startCluster(t, []library{hashicorp, hashicorp, ours}, clusterOptions{muzzled: []string{"h1", "h2"}})
 	o1 := c.node("o1")
 
 	// Rounds in which every hashicorp voter granted o1's pre-vote. With a
