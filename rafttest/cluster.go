@@ -204,18 +204,28 @@ func (c *Cluster) wireInmem() {
 
 func (c *Cluster) start(i int) {
 	n := c.Nodes[i]
+	var fsm raft.FSM
 	if c.opts.FSM != nil {
-		n.FSM = c.opts.FSM(i)
+		fsm = c.opts.FSM(i)
 	} else {
-		n.FSM = NewKV()
+		fsm = NewKV()
 	}
-	r, err := raft.NewRaft(c.config(i), n.FSM, n.logs, n.stable, n.snaps, n.Faults)
+	r, err := raft.NewRaft(c.config(i), fsm, n.logs, n.stable, n.snaps, n.Faults)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", n.ID, err)
 	}
 	c.mu.Lock()
-	n.Raft, n.up = r, true
+	n.Raft, n.FSM, n.up = r, fsm, true
 	c.mu.Unlock()
+}
+
+// Server returns server i's node and FSM, and whether it runs. Use it
+// rather than the Node fields while servers may restart.
+func (c *Cluster) Server(i int) (*raft.Raft, raft.FSM, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.Nodes[i]
+	return n.Raft, n.FSM, n.up
 }
 
 // Crash stops server i at once. It keeps what its stores hold: with
@@ -229,7 +239,8 @@ func (c *Cluster) Crash(i int) {
 	if !up {
 		return
 	}
-	_ = n.Raft.Shutdown().Error()
+	r, _, _ := c.Server(i)
+	_ = r.Shutdown().Error()
 	if n.walOpen != nil {
 		_ = n.walOpen.Close()
 		n.walOpen = nil
@@ -295,9 +306,10 @@ func (c *Cluster) SetFaults(f Faults) {
 // -1.
 func (c *Cluster) Leader() int {
 	best, term := -1, uint64(0)
-	for i, n := range c.Nodes {
-		if c.Up(i) && n.Raft.State() == raft.Leader && n.Raft.CurrentTerm() >= term {
-			best, term = i, n.Raft.CurrentTerm()
+	for i := range c.Nodes {
+		r, _, up := c.Server(i)
+		if up && r.State() == raft.Leader && r.CurrentTerm() >= term {
+			best, term = i, r.CurrentTerm()
 		}
 	}
 	return best
@@ -334,8 +346,8 @@ func (c *Cluster) WaitForApplied(index uint64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		done := true
-		for i, n := range c.Nodes {
-			if c.Up(i) && n.Raft.AppliedIndex() < index {
+		for i := range c.Nodes {
+			if r, _, up := c.Server(i); up && r.AppliedIndex() < index {
 				done = false
 			}
 		}
@@ -355,8 +367,9 @@ func (c *Cluster) CheckSameSequence() error {
 	var ref map[uint64]string
 	var refID raft.ServerID
 	for i, n := range c.Nodes {
-		kv, ok := n.FSM.(*KV)
-		if !ok || !c.Up(i) {
+		_, fsm, up := c.Server(i)
+		kv, ok := fsm.(*KV)
+		if !ok || !up {
 			continue
 		}
 		applied := kv.Applied()
