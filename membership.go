@@ -146,6 +146,7 @@ type configChange struct {
 	// catchingUp says the server joined as a non-voter and is being
 	// brought up to date before its promotion.
 	catchingUp   bool
+	joined       time.Time
 	lastProgress time.Time
 	lastMatch    uint64
 }
@@ -194,7 +195,8 @@ func (r *Raft) advanceConfigChange() {
 		}
 		ch.waitIndex = 0
 		ch.catchingUp = true
-		ch.lastProgress = time.Now()
+		ch.joined = time.Now()
+		ch.lastProgress = ch.joined
 	}
 	latest := r.configs.latest().config
 	f := ch.f
@@ -211,7 +213,8 @@ func (r *Raft) advanceConfigChange() {
 			return
 		}
 		ch.catchingUp = true
-		ch.lastProgress = time.Now()
+		ch.joined = time.Now()
+		ch.lastProgress = ch.joined
 	}
 	if ch.catchingUp {
 		rp, ok := ls.replicators[f.id]
@@ -225,7 +228,11 @@ func (r *Raft) advanceConfigChange() {
 			ch.lastMatch = match
 			ch.lastProgress = time.Now()
 		}
-		if match+uint64(r.conf.MaxAppendEntries) < r.getLastIndex() {
+		// A server that has not answered since it joined is not caught up,
+		// however short the log: promoting a dead server would raise the
+		// quorum with a vote that never comes.
+		answered := rp.lastContact().After(ch.joined)
+		if !answered || match+uint64(r.conf.MaxAppendEntries) < r.getLastIndex() {
 			if time.Since(ch.lastProgress) > 10*r.rc().ElectionTimeout {
 				f.respond(fmt.Errorf("%w: %s at %d, leader at %d", ErrCatchUpStalled, f.id, match, r.getLastIndex()))
 				ls.change = nil
