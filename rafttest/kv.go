@@ -18,14 +18,13 @@ type KVCommand struct {
 // KV is a replicated map of strings. Reads are local: make them
 // linearizable with Raft.ReadIndex (or Raft.Barrier on the leader) first.
 type KV struct {
-	mu      sync.RWMutex
-	data    map[string]string
-	applied map[uint64]string
+	mu   sync.RWMutex
+	data map[string]string
 }
 
 // NewKV returns an empty KV.
 func NewKV() *KV {
-	return &KV{data: map[string]string{}, applied: map[uint64]string{}}
+	return &KV{data: map[string]string{}}
 }
 
 // EncodePut returns the log command that sets key to value.
@@ -44,7 +43,6 @@ func (k *KV) Apply(l *raft.Log) interface{} {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.data[c.Key] = c.Value
-	k.applied[l.Index] = string(l.Data)
 	return nil
 }
 
@@ -53,18 +51,6 @@ func (k *KV) Get(key string) string {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	return k.data[key]
-}
-
-// Applied returns the commands this FSM applied itself, by index (those
-// covered by a restored snapshot are not listed).
-func (k *KV) Applied() map[uint64]string {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	out := make(map[uint64]string, len(k.applied))
-	for i, c := range k.applied {
-		out[i] = c
-	}
-	return out
 }
 
 // Snapshot copies the map.
@@ -88,7 +74,6 @@ func (k *KV) Restore(rc io.ReadCloser) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.data = data
-	k.applied = map[uint64]string{}
 	return nil
 }
 
