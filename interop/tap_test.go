@@ -37,6 +37,9 @@ const (
 	rpcInstallSnapshot rpcType = 2
 	rpcTimeoutNow      rpcType = 3
 	rpcRequestPreVote  rpcType = 4
+	// rpcReadIndex is our library's own follower-read RPC; hashicorp/raft
+	// does not know it and closes the connection.
+	rpcReadIndex rpcType = 5
 )
 
 func (t rpcType) String() string {
@@ -51,6 +54,8 @@ func (t rpcType) String() string {
 		return "TimeoutNow"
 	case rpcRequestPreVote:
 		return "RequestPreVote"
+	case rpcReadIndex:
+		return "ReadIndex"
 	}
 	return fmt.Sprintf("rpcType(%d)", uint8(t))
 }
@@ -65,6 +70,9 @@ type wireFields struct {
 	Success            bool
 	LeadershipTransfer bool
 	ID                 []byte
+	ReadIndex          uint64
+	LastLogIndex       uint64 // InstallSnapshot's last included index
+	Size               int64  // InstallSnapshot's data size
 }
 
 // rpcEvent is one request that crossed a proxy together with its answer.
@@ -89,6 +97,7 @@ type tapNet struct {
 	isolated map[string]bool // cut in both directions
 	muzzled  map[string]bool // cut for connections the node opens
 	events   []rpcEvent
+	decoded  []rpcEvent // every request decoded, answered or not
 	decodeEr []error
 	closed   bool
 	wg       sync.WaitGroup
@@ -231,6 +240,21 @@ func (n *tapNet) eventsSince(mark int, keep func(rpcEvent) bool) []rpcEvent {
 	defer n.mu.Unlock()
 	var out []rpcEvent
 	for _, e := range n.events[mark:] {
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// requestsWhere returns the requests decoded so far that match keep,
+// including those never answered (a connection closed on an RPC type the
+// server does not know); their Err and Resp are empty.
+func (n *tapNet) requestsWhere(keep func(rpcEvent) bool) []rpcEvent {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []rpcEvent
+	for _, e := range n.decoded {
 		if keep(e) {
 			out = append(out, e)
 		}
@@ -403,6 +427,9 @@ func (n *tapNet) requests(p *proxy, client, server net.Conn, pending chan<- pend
 			_, _ = io.Copy(io.Discard, br)
 			return
 		}
+		n.mu.Lock()
+		n.decoded = append(n.decoded, rpcEvent{From: p.from, To: p.to, Type: rpcType(typ), Req: req})
+		n.mu.Unlock()
 		pending <- pendingReq{typ: rpcType(typ), req: req}
 		if rpcType(typ) == rpcInstallSnapshot {
 			// Raw snapshot bytes follow and the connection is not reused:
