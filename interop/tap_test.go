@@ -134,19 +134,46 @@ func (n *tapNet) link() error {
 	defer n.mu.Unlock()
 	for from := range n.real {
 		for to := range n.real {
-			if from == to {
-				continue
+			if err := n.startProxyLocked(from, to); err != nil {
+				return err
 			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return fmt.Errorf("proxy listener %s->%s: %w", from, to, err)
-			}
-			p := &proxy{from: from, to: to, ln: ln, conns: map[net.Conn]struct{}{}}
-			n.proxies[[2]string{from, to}] = p
-			n.wg.Add(1)
-			go n.serve(p)
 		}
 	}
+	return nil
+}
+
+// join adds a node to a linked network, with proxies both ways between it
+// and every node already known (stopped ones included: a proxy to a node
+// that is down just closes what it accepts).
+func (n *tapNet) join(id, addr string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.real[id] = addr
+	for other := range n.real {
+		if err := n.startProxyLocked(id, other); err != nil {
+			return err
+		}
+		if err := n.startProxyLocked(other, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startProxyLocked starts the proxy for connections from opens to to,
+// unless from and to are the same node or the proxy exists.
+func (n *tapNet) startProxyLocked(from, to string) error {
+	if from == to || n.proxies[[2]string{from, to}] != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("proxy listener %s->%s: %w", from, to, err)
+	}
+	p := &proxy{from: from, to: to, ln: ln, conns: map[net.Conn]struct{}{}}
+	n.proxies[[2]string{from, to}] = p
+	n.wg.Add(1)
+	go n.serve(p)
 	return nil
 }
 
