@@ -99,6 +99,7 @@ type migration struct {
 	*cluster
 	members []*node                 // the servers of the current configuration
 	logs    map[string]firstIndexer // each node's log store
+	hlogs   map[string]*hraft.InmemStore
 }
 
 // spawn makes a node of lib with a transport on the tap network, not yet
@@ -152,6 +153,7 @@ func (m *migration) launch(n *node, boot []*node) {
 		}
 		n.hr = r
 		m.logs[n.id] = store
+		m.hlogs[n.id] = store
 	case ours:
 		if len(boot) > 0 {
 			m.t.Fatal("the migration starts from hashicorp servers only")
@@ -325,6 +327,32 @@ func (m *migration) replace(out *node, inLib library, inID string) (*node, *node
 	return leader, in
 }
 
+// configurationsInLog returns the configurations in hashicorp node n's log
+// (entries after its snapshot), oldest first.
+func (m *migration) configurationsInLog(n *node) []hraft.Configuration {
+	m.t.Helper()
+	store := m.hlogs[n.id]
+	first, err := store.FirstIndex()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	last, err := store.LastIndex()
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	var out []hraft.Configuration
+	for i := first; i <= last && i > 0; i++ {
+		var l hraft.Log
+		if err := store.GetLog(i, &l); err != nil {
+			m.t.Fatalf("%s's log entry %d: %v", n.id, i, err)
+		}
+		if l.Type == hraft.LogConfiguration {
+			out = append(out, hraft.DecodeConfiguration(l.Data))
+		}
+	}
+	return out
+}
+
 // installedBy returns the libraries of the nodes whose InstallSnapshot to
 // id the tap saw succeed, waiting until there is at least one: the caller
 // knows one was needed.
@@ -355,7 +383,7 @@ func (m *migration) installedBy(id string) map[library]bool {
 // history; at the end it must hold every acknowledged write, in order, and
 // each removed server's history must be a prefix of it.
 func TestRollingMigration(t *testing.T) {
-	m := &migration{cluster: newCluster(t), logs: map[string]firstIndexer{}}
+	m := &migration{cluster: newCluster(t), logs: map[string]firstIndexer{}, hlogs: map[string]*hraft.InmemStore{}}
 	for i := 1; i <= 3; i++ {
 		m.members = append(m.members, m.spawn(hashicorp, "h"+strconv.Itoa(i)))
 	}
@@ -415,6 +443,25 @@ func TestRollingMigration(t *testing.T) {
 			if libs := m.installedBy(in.id); !libs[ours] {
 				t.Fatalf("none of our leaders installed a snapshot on h4 (senders: %v)", libs)
 			}
+			// Our AddVoter made h4 a non-voter first and promoted it once
+			// caught up: h4's own log shows both configurations, in order
+			// (the promotion may commit on o2 and o3 before it reaches h4).
+			var suffrages []string
+			m.waitFor("h4 to receive its promotion", func() bool {
+				suffrages = nil
+				for _, conf := range m.configurationsInLog(in) {
+					for _, s := range conf.Servers {
+						if s.ID == hraft.ServerID(in.id) {
+							suffrages = append(suffrages, s.Suffrage.String())
+						}
+					}
+				}
+				return len(suffrages) > 0 && suffrages[len(suffrages)-1] == "Voter"
+			})
+			if len(suffrages) < 2 || suffrages[0] != "Nonvoter" {
+				t.Fatalf("h4's log shows it as %v; want Nonvoter first, Voter last", suffrages)
+			}
+			t.Logf("h4's log shows it as %v", suffrages)
 		}
 		write(fmt.Sprintf("to-hashi%d-", i))
 		m.converged(m.members)
