@@ -52,6 +52,9 @@ type applied struct {
 type recorder struct {
 	mu      sync.Mutex
 	entries []applied
+	// restores counts the snapshots restored into it (snapshotting FSMs
+	// only; see migration_test.go).
+	restores int
 }
 
 func (r *recorder) add(a applied) int {
@@ -272,16 +275,7 @@ type clusterOptions struct {
 // the test ends.
 func startCluster(t *testing.T, libs []library, opts clusterOptions) *cluster {
 	t.Helper()
-	seed := testSeed(t)
-	c := &cluster{t: t, net: newTapNet(), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), logs: &lockedBuffer{}}
-	// Cleanups run last-registered first: logs are printed after shutdown.
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("node logs:\n%s", c.logs.String())
-		}
-	})
-	t.Cleanup(c.shutdown)
-
+	c := newCluster(t)
 	counts := map[library]int{}
 	for _, lib := range libs {
 		counts[lib]++
@@ -291,31 +285,7 @@ func startCluster(t *testing.T, libs []library, opts clusterOptions) *cluster {
 	// Transports first: their listeners pick the ports that go into the
 	// configuration.
 	for _, n := range c.nodes {
-		logger := hclog.New(&hclog.LoggerOptions{Name: n.id + "-net", Output: c.logs, Level: logLevel()})
-		switch n.lib {
-		case hashicorp:
-			tr, err := hraft.NewTCPTransportWithConfig("127.0.0.1:0", nil, &hraft.NetworkTransportConfig{
-				ServerAddressProvider: hashiAddrs{net: c.net, self: n.id},
-				Logger:                logger,
-				MaxPool:               3,
-				Timeout:               rpcTimeout,
-			})
-			if err != nil {
-				t.Fatalf("hashicorp transport for %s: %v", n.id, err)
-			}
-			n.ht, n.addr = tr, string(tr.LocalAddr())
-		case ours:
-			tr, err := raft.NewTCPTransportWithConfig("127.0.0.1:0", nil, &raft.NetworkTransportConfig{
-				ServerAddressProvider: oursAddrs{net: c.net, self: n.id},
-				Logger:                logger,
-				MaxPool:               3,
-				Timeout:               rpcTimeout,
-			})
-			if err != nil {
-				t.Fatalf("our transport for %s: %v", n.id, err)
-			}
-			n.ot, n.addr = tr, string(tr.LocalAddr())
-		}
+		c.openTransport(n)
 		c.net.addNode(n.id, n.addr)
 	}
 	if err := c.net.link(); err != nil {
@@ -385,6 +355,53 @@ func startCluster(t *testing.T, libs []library, opts clusterOptions) *cluster {
 		}
 	}
 	return c
+}
+
+// newCluster returns a cluster with no nodes yet, whose nodes and logs are
+// shut down and printed (on failure) when the test ends.
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	seed := testSeed(t)
+	c := &cluster{t: t, net: newTapNet(), rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), logs: &lockedBuffer{}}
+	// Cleanups run last-registered first: logs are printed after shutdown.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node logs:\n%s", c.logs.String())
+		}
+	})
+	t.Cleanup(c.shutdown)
+	return c
+}
+
+// openTransport gives n a TCP transport of its library on a fresh
+// loopback port, resolving peers through the tap, and sets n.addr.
+func (c *cluster) openTransport(n *node) {
+	c.t.Helper()
+	logger := hclog.New(&hclog.LoggerOptions{Name: n.id + "-net", Output: c.logs, Level: logLevel()})
+	switch n.lib {
+	case hashicorp:
+		tr, err := hraft.NewTCPTransportWithConfig("127.0.0.1:0", nil, &hraft.NetworkTransportConfig{
+			ServerAddressProvider: hashiAddrs{net: c.net, self: n.id},
+			Logger:                logger,
+			MaxPool:               3,
+			Timeout:               rpcTimeout,
+		})
+		if err != nil {
+			c.t.Fatalf("hashicorp transport for %s: %v", n.id, err)
+		}
+		n.ht, n.addr = tr, string(tr.LocalAddr())
+	case ours:
+		tr, err := raft.NewTCPTransportWithConfig("127.0.0.1:0", nil, &raft.NetworkTransportConfig{
+			ServerAddressProvider: oursAddrs{net: c.net, self: n.id},
+			Logger:                logger,
+			MaxPool:               3,
+			Timeout:               rpcTimeout,
+		})
+		if err != nil {
+			c.t.Fatalf("our transport for %s: %v", n.id, err)
+		}
+		n.ot, n.addr = tr, string(tr.LocalAddr())
+	}
 }
 
 // shutdown stops every node still running, then the proxies. The tap must

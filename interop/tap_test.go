@@ -37,6 +37,9 @@ const (
 	rpcInstallSnapshot rpcType = 2
 	rpcTimeoutNow      rpcType = 3
 	rpcRequestPreVote  rpcType = 4
+	// rpcReadIndex is our library's own follower-read RPC; hashicorp/raft
+	// does not know it and closes the connection.
+	rpcReadIndex rpcType = 5
 )
 
 func (t rpcType) String() string {
@@ -51,6 +54,8 @@ func (t rpcType) String() string {
 		return "TimeoutNow"
 	case rpcRequestPreVote:
 		return "RequestPreVote"
+	case rpcReadIndex:
+		return "ReadIndex"
 	}
 	return fmt.Sprintf("rpcType(%d)", uint8(t))
 }
@@ -65,6 +70,9 @@ type wireFields struct {
 	Success            bool
 	LeadershipTransfer bool
 	ID                 []byte
+	ReadIndex          uint64
+	LastLogIndex       uint64 // InstallSnapshot's last included index
+	Size               int64  // InstallSnapshot's data size
 }
 
 // rpcEvent is one request that crossed a proxy together with its answer.
@@ -89,6 +97,7 @@ type tapNet struct {
 	isolated map[string]bool // cut in both directions
 	muzzled  map[string]bool // cut for connections the node opens
 	events   []rpcEvent
+	decoded  []rpcEvent // every request decoded, answered or not
 	decodeEr []error
 	closed   bool
 	wg       sync.WaitGroup
@@ -125,19 +134,46 @@ func (n *tapNet) link() error {
 	defer n.mu.Unlock()
 	for from := range n.real {
 		for to := range n.real {
-			if from == to {
-				continue
+			if err := n.startProxyLocked(from, to); err != nil {
+				return err
 			}
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				return fmt.Errorf("proxy listener %s->%s: %w", from, to, err)
-			}
-			p := &proxy{from: from, to: to, ln: ln, conns: map[net.Conn]struct{}{}}
-			n.proxies[[2]string{from, to}] = p
-			n.wg.Add(1)
-			go n.serve(p)
 		}
 	}
+	return nil
+}
+
+// join adds a node to a linked network, with proxies both ways between it
+// and every node already known (stopped ones included: a proxy to a node
+// that is down just closes what it accepts).
+func (n *tapNet) join(id, addr string) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.real[id] = addr
+	for other := range n.real {
+		if err := n.startProxyLocked(id, other); err != nil {
+			return err
+		}
+		if err := n.startProxyLocked(other, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// startProxyLocked starts the proxy for connections from opens to to,
+// unless from and to are the same node or the proxy exists.
+func (n *tapNet) startProxyLocked(from, to string) error {
+	if from == to || n.proxies[[2]string{from, to}] != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("proxy listener %s->%s: %w", from, to, err)
+	}
+	p := &proxy{from: from, to: to, ln: ln, conns: map[net.Conn]struct{}{}}
+	n.proxies[[2]string{from, to}] = p
+	n.wg.Add(1)
+	go n.serve(p)
 	return nil
 }
 
@@ -231,6 +267,21 @@ func (n *tapNet) eventsSince(mark int, keep func(rpcEvent) bool) []rpcEvent {
 	defer n.mu.Unlock()
 	var out []rpcEvent
 	for _, e := range n.events[mark:] {
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// requestsWhere returns the requests decoded so far that match keep,
+// including those never answered (a connection closed on an RPC type the
+// server does not know); their Err and Resp are empty.
+func (n *tapNet) requestsWhere(keep func(rpcEvent) bool) []rpcEvent {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []rpcEvent
+	for _, e := range n.decoded {
 		if keep(e) {
 			out = append(out, e)
 		}
@@ -403,6 +454,9 @@ func (n *tapNet) requests(p *proxy, client, server net.Conn, pending chan<- pend
 			_, _ = io.Copy(io.Discard, br)
 			return
 		}
+		n.mu.Lock()
+		n.decoded = append(n.decoded, rpcEvent{From: p.from, To: p.to, Type: rpcType(typ), Req: req})
+		n.mu.Unlock()
 		pending <- pendingReq{typ: rpcType(typ), req: req}
 		if rpcType(typ) == rpcInstallSnapshot {
 			// Raw snapshot bytes follow and the connection is not reused:
