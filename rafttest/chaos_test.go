@@ -84,16 +84,14 @@ func runChaos(t *testing.T, s schedule, reads ReadMode, kinds []FaultKind) chaos
 	<-nemDone
 
 	// Healed, the cluster must elect, commit and agree.
-	l, err := c.WaitForLeader(20 * time.Second)
-	if err != nil {
+	if _, err := c.WaitForLeader(20 * time.Second); err != nil {
 		t.Fatalf("%v: after healing: %v\nschedule:\n%s", s, err, nem.Schedule())
 	}
-	r, _, _ := c.Server(l)
 	var idx uint64
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if l := c.Leader(); l >= 0 {
-			r, _, _ = c.Server(l)
+			r, _, _ := c.Server(l)
 			if f := r.Barrier(time.Second); f.Error() == nil {
 				idx = r.AppliedIndex()
 				break
