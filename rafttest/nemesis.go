@@ -27,12 +27,15 @@ const (
 	FaultSnapshot
 	// FaultMembership removes a follower and adds it back.
 	FaultMembership
+	// FaultClockSkew makes one server's timers run slow, as a clock that
+	// runs behind would (timeouts up to three times longer).
+	FaultClockSkew
 	numFaultKinds
 )
 
 // String names the fault.
 func (k FaultKind) String() string {
-	return [...]string{"partition", "isolate-leader", "one-way", "crash", "messages", "transfer", "snapshot", "membership"}[k]
+	return [...]string{"partition", "isolate-leader", "one-way", "crash", "messages", "transfer", "snapshot", "membership", "clock-skew"}[k]
 }
 
 // Nemesis injects a seeded schedule of faults into a Cluster.
@@ -162,6 +165,24 @@ func (n *Nemesis) inject(k FaultKind) (heal func()) {
 			go func() { _ = r.Snapshot().Error() }()
 		}
 		return nothing
+	case FaultClockSkew:
+		i := n.rng.IntN(all)
+		r, _, up := c.Server(i)
+		if !up {
+			n.describe = fmt.Sprintf("clock skew on %d: down", i)
+			return nothing
+		}
+		old := r.ReloadableConfig()
+		skewed := old
+		factor := 1.5 + 1.5*n.rng.Float64()
+		skewed.HeartbeatTimeout = time.Duration(float64(old.HeartbeatTimeout) * factor)
+		skewed.ElectionTimeout = time.Duration(float64(old.ElectionTimeout) * factor)
+		n.describe = fmt.Sprintf("clock skew on %d: timers x%.2f", i, factor)
+		if err := r.ReloadConfig(skewed); err != nil {
+			n.describe += fmt.Sprintf(" (refused: %v)", err)
+			return nothing
+		}
+		return func() { _ = r.ReloadConfig(old) }
 	case FaultMembership:
 		l := c.Leader()
 		fs := c.Followers()
