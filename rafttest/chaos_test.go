@@ -134,8 +134,9 @@ func runChaos(t *testing.T, s schedule, reads ReadMode, kinds []FaultKind) chaos
 // runs a soak with fresh seeds for that long instead; RAFT_CHAOS_SEED
 // replays one seed.
 func TestChaos(t *testing.T) {
-	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8}
-	per := 4 * time.Second
+	// About three minutes under the race detector on the CI machine.
+	seeds := []uint64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	per := 7 * time.Second
 	var soak time.Duration
 	if v := os.Getenv("RAFT_CHAOS_DURATION"); v != "" {
 		d, err := time.ParseDuration(v)
