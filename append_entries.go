@@ -16,31 +16,10 @@ func (r *Raft) appendEntries(rpc RPC, req *AppendEntriesRequest) {
 	}
 	defer func() { rpc.Respond(resp, nil) }()
 
-	if req.Term < r.getCurrentTerm() {
+	if !r.acceptLeader(req.Term, req.RPCHeader, req.Leader) {
 		return
 	}
-	if req.Term > r.getCurrentTerm() || r.getRole() != Follower {
-		if r.getRole() == Leader && req.Term == r.getCurrentTerm() {
-			// Two leaders in one term would break Election Safety; refuse
-			// loudly rather than obey.
-			r.logger.Error("another leader claims this term", "term", req.Term, "other", ServerID(req.ID))
-			return
-		}
-		r.stepDown(req.Term)
-		if r.getCurrentTerm() != req.Term {
-			// The new term could not be persisted: do not act in it.
-			return
-		}
-		resp.Term = req.Term
-	}
-	now := time.Now()
-	leaderAddr := r.trans.DecodePeer(req.Leader)
-	if len(req.Addr) > 0 {
-		leaderAddr = r.trans.DecodePeer(req.Addr)
-	}
-	r.setLeader(leaderAddr, ServerID(req.ID))
-	r.lastLeaderContact.Store(now.UnixNano())
-	r.touchElection(now)
+	resp.Term = req.Term
 
 	if req.PrevLogEntry > 0 {
 		ok, hint := r.matchPrev(req.PrevLogEntry, req.PrevLogTerm)
@@ -70,6 +49,38 @@ func (r *Raft) appendEntries(rpc RPC, req *AppendEntriesRequest) {
 	}
 	resp.Success = true
 	resp.LastLog = r.getLastIndex()
+}
+
+// acceptLeader decides whether a request from a leader of term may be
+// acted on, adopting the term (and following) when it is newer, and
+// records the leader's contact. It refuses a stale term, a second leader
+// claiming this node's own term, and a newer term that cannot be persisted.
+func (r *Raft) acceptLeader(term uint64, h RPCHeader, legacyLeader []byte) bool {
+	if term < r.getCurrentTerm() {
+		return false
+	}
+	if term > r.getCurrentTerm() || r.getRole() != Follower {
+		if r.getRole() == Leader && term == r.getCurrentTerm() {
+			// Two leaders in one term would break Election Safety; refuse
+			// loudly rather than obey.
+			r.logger.Error("another leader claims this term", "term", term, "other", ServerID(h.ID))
+			return false
+		}
+		r.stepDown(term)
+		if r.getCurrentTerm() != term {
+			// The new term could not be persisted: do not act in it.
+			return false
+		}
+	}
+	now := time.Now()
+	leaderAddr := r.trans.DecodePeer(legacyLeader)
+	if len(h.Addr) > 0 {
+		leaderAddr = r.trans.DecodePeer(h.Addr)
+	}
+	r.setLeader(leaderAddr, ServerID(h.ID))
+	r.lastLeaderContact.Store(now.UnixNano())
+	r.touchElection(now)
+	return true
 }
 
 // matchPrev checks the log matching property at prevIndex. When it fails,

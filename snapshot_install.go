@@ -86,28 +86,11 @@ func (r *Raft) installSnapshot(rpc RPC, req *InstallSnapshotRequest) {
 		rpc.Respond(resp, rpcErr)
 	}()
 
-	if req.Term < r.getCurrentTerm() {
+	if !r.acceptLeader(req.Term, req.RPCHeader, req.Leader) {
 		return
 	}
-	if req.Term > r.getCurrentTerm() || r.getRole() != Follower {
-		if r.getRole() == Leader && req.Term == r.getCurrentTerm() {
-			r.logger.Error("another leader sent a snapshot in this term", "term", req.Term, "other", ServerID(req.ID))
-			return
-		}
-		r.stepDown(req.Term)
-		if r.getCurrentTerm() != req.Term {
-			return
-		}
-		resp.Term = req.Term
-	}
+	resp.Term = req.Term
 	now := time.Now()
-	leaderAddr := r.trans.DecodePeer(req.Leader)
-	if len(req.Addr) > 0 {
-		leaderAddr = r.trans.DecodePeer(req.Addr)
-	}
-	r.setLeader(leaderAddr, ServerID(req.ID))
-	r.lastLeaderContact.Store(now.UnixNano())
-	r.touchElection(now)
 
 	if req.SnapshotVersion < SnapshotVersionMin || req.SnapshotVersion > SnapshotVersionMax {
 		rpcErr = fmt.Errorf("unsupported snapshot version %d", req.SnapshotVersion)
