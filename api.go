@@ -178,6 +178,11 @@ func (r *Raft) recoverState() error {
 		return err
 	}
 
+	if snapMeta != nil {
+		if err := r.discardLogDisagreeingWith(snapMeta); err != nil {
+			return err
+		}
+	}
 	first, err := r.logs.FirstIndex()
 	if err != nil {
 		return fmt.Errorf("%w: reading first index: %v", ErrStorage, err)

@@ -83,6 +83,15 @@ func (r *Raft) acceptLeader(term uint64, h RPCHeader, legacyLeader []byte) bool 
 	return true
 }
 
+// termAt returns the term of the entry at index, from the log or, for the
+// snapshot's last index, from the snapshot.
+func (r *Raft) termAt(index uint64) (uint64, error) {
+	if snapIndex, snapTerm := r.lastSnapshot(); index == snapIndex {
+		return snapTerm, nil
+	}
+	return getLogTerm(r.logs, index)
+}
+
 // matchPrev checks the log matching property at prevIndex. When it fails,
 // it returns a hint for the leader's next probe: the follower's last index
 // if its log is too short, otherwise the index just before the first entry
@@ -176,8 +185,8 @@ func (r *Raft) storeEntries(entries []*Log) error {
 		}
 		r.configs.truncate(e.Index)
 		r.publishConfig()
-		prevTerm, err := getLogTerm(r.logs, e.Index-1)
-		if err != nil && !errors.Is(err, ErrLogNotFound) {
+		prevTerm, err := r.termAt(e.Index - 1)
+		if err != nil {
 			return err
 		}
 		r.setLastLog(e.Index-1, prevTerm)

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"errors"
 	"sync"
 	"time"
 )
@@ -159,13 +160,24 @@ func (r *Raft) applyRange(t applyTask, batching bool) bool {
 				continue
 			}
 			l := new(Log)
-			if !r.readCommitted(i, l) {
+			switch r.readCommitted(i, l) {
+			case readShutdown:
 				for _, f := range append(owners, futures...) {
 					if f != nil {
 						f.respond(ErrRaftShutdown)
 					}
 				}
 				return false
+			case readCovered:
+				// A snapshot about to be restored covers the rest of this
+				// task; its entries were deleted to make way for it.
+				for _, f := range append(owners, futures...) {
+					if f != nil {
+						f.respond(ErrAbortedByRestore)
+					}
+				}
+				r.fsmQueue.done(t.last - start + 1)
+				return true
 			}
 			entries = append(entries, l)
 			owners = append(owners, nil)
@@ -178,22 +190,35 @@ func (r *Raft) applyRange(t applyTask, batching bool) bool {
 	return true
 }
 
+// readOutcome is what readCommitted found.
+type readOutcome int
+
+const (
+	readOK readOutcome = iota
+	readShutdown
+	readCovered
+)
+
 // readCommitted reads a committed entry. A committed entry must be in the
-// store; if reading fails the goroutine retries rather than skip it, since
-// skipping would make this FSM diverge. It returns false on shutdown.
-func (r *Raft) readCommitted(index uint64, l *Log) bool {
+// store unless a snapshot being installed covers it; otherwise, if reading
+// fails, the goroutine retries rather than skip it, since skipping would
+// make this FSM diverge.
+func (r *Raft) readCommitted(index uint64, l *Log) readOutcome {
 	backoff := 10 * time.Millisecond
 	for {
 		err := r.logs.GetLog(index, l)
 		if err == nil {
-			return true
+			return readOK
+		}
+		if errors.Is(err, ErrLogNotFound) && index <= r.lastSnapshotIndex() {
+			return readCovered
 		}
 		r.logger.Error("failed to read committed entry, retrying", "index", index, "error", err)
 		select {
 		case <-time.After(backoff):
 			backoff = min(2*backoff, time.Second)
 		case <-r.shutdownCh:
-			return false
+			return readShutdown
 		}
 	}
 }

@@ -28,6 +28,7 @@ type leaderState struct {
 	readsBeforeCommit []*readFuture
 	roundInFlight     bool
 	roundDone         chan readRoundResult
+	timeoutNowSent    bool
 }
 
 // maxInflightBatches bounds, in units of MaxAppendEntries, how many
@@ -123,7 +124,16 @@ func (r *Raft) leaderLoop() {
 		case f := <-r.verifyCh:
 			r.startVerify(f)
 		case f := <-r.userRestoreCh:
-			f.respond(r.restoreUserSnapshot(f.meta, f.reader))
+			noop, err := r.restoreUserSnapshot(f.meta, f.reader)
+			if err != nil {
+				f.respond(err)
+				continue
+			}
+			r.goroutines.Add(1)
+			go func() {
+				defer r.goroutines.Done()
+				f.respond(noop.Error())
+			}()
 		case f := <-r.configChangeCh:
 			r.startConfigChange(f)
 		case f := <-r.readCh:
@@ -236,6 +246,11 @@ func (r *Raft) reloadLastLog() error {
 	term, err := getLogTerm(r.logs, last)
 	if err != nil {
 		return err
+	}
+	// A compacted (even empty) log does not mean an empty history: the
+	// snapshot covers everything up to its index.
+	if snapIndex, snapTerm := r.lastSnapshot(); last < snapIndex {
+		last, term = snapIndex, snapTerm
 	}
 	old, _ := r.getLastLog()
 	if last < old {

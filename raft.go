@@ -210,6 +210,13 @@ func (r *Raft) timeoutNow(rpc RPC, req *TimeoutNowRequest) {
 		rpc.Respond(nil, fmt.Errorf("%w: cannot campaign now", ErrNotVoter))
 		return
 	}
+	// Only the current leader may hand over leadership: a delayed or
+	// duplicated TimeoutNow from an old leader must not start an election
+	// that bypasses the voters' loyalty to the new one.
+	if _, leader := r.LeaderWithID(); leader == "" || leader != ServerID(req.ID) {
+		rpc.Respond(nil, fmt.Errorf("TimeoutNow from %q, which is not this node's leader", req.ID))
+		return
+	}
 	r.setLeader("", "")
 	r.transferElection = true
 	r.setRole(Candidate)

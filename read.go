@@ -130,10 +130,24 @@ func (r *Raft) startReadRound() {
 	r.readRounds.Add(1)
 	r.metrics.IncrCounter([]string{"raft", "read", "rounds"}, 1)
 	done := ls.done
+	limit := r.rc().ElectionTimeout
 	r.goroutines.Add(1)
 	go func() {
 		defer r.goroutines.Done()
-		err := v.Error()
+		// A round that no quorum answers within an election timeout fails
+		// its reads rather than hold every later read behind it.
+		timer := time.NewTimer(limit)
+		defer timer.Stop()
+		var err error
+		select {
+		case <-v.errCh:
+			err = v.Error()
+		case <-timer.C:
+			err = fmt.Errorf("%w: leadership not confirmed within %v", ErrNotLeader, limit)
+			v.fail(err)
+		case <-done:
+			err = ErrLeadershipLost
+		}
 		select {
 		case ls.roundDone <- readRoundResult{batch: batch, err: err}:
 		case <-done:
@@ -185,7 +199,9 @@ func (r *Raft) finishRead(f *readFuture, err error) {
 // message this leader sent, so no other leader can exist yet.
 func (r *Raft) leaseValid() bool {
 	ls := r.leader
-	if ls.transfer != nil {
+	if ls.transfer != nil || ls.timeoutNowSent {
+		// A TimeoutNow sent in this term lets its target win votes that
+		// ignore this leader's lease, whatever became of the transfer.
 		return false
 	}
 	latest := r.configs.latest().config

@@ -268,8 +268,12 @@ func (rp *replicator) sendOne(last, commit uint64) (sent, done bool) {
 		rp.stepDown(resp.Term)
 		return true, true
 	}
-	rp.setContact(time.Now())
-	rp.ackSent(start)
+	if resp.Term == rp.term {
+		// A follower answering with an older term has not adopted ours
+		// (it could not persist it), so it has promised nothing.
+		rp.setContact(time.Now())
+		rp.ackSent(start)
+	}
 	if resp.Success {
 		rp.updateMatch(req.PrevLogEntry + uint64(len(req.Entries)))
 		rp.nextIndex = req.PrevLogEntry + uint64(len(req.Entries)) + 1
@@ -366,8 +370,10 @@ func (rp *replicator) pipelineReceive(pipe AppendPipeline, broken <-chan struct{
 				halt()
 				return
 			}
-			rp.setContact(time.Now())
-			rp.ackSent(f.Start())
+			if resp.Term == rp.term {
+				rp.setContact(time.Now())
+				rp.ackSent(f.Start())
+			}
 			if !resp.Success {
 				halt()
 				return
@@ -459,12 +465,18 @@ func (rp *replicator) heartbeat() {
 			rp.notify()
 		}
 		failures = 0
-		rp.setContact(time.Now())
-		rp.ackSent(start)
-		if resp.Success {
+		if resp.Success && resp.Term == rp.term {
+			rp.setContact(time.Now())
+			rp.ackSent(start)
 			for _, v := range verifies {
 				v.vote(rp.peer.ID)
 			}
+		} else {
+			// No promise from this follower: the checks wait for a round
+			// that gets one.
+			rp.verifyMu.Lock()
+			rp.verifies = append(verifies, rp.verifies...)
+			rp.verifyMu.Unlock()
 		}
 		rp.r.metrics.MeasureSince([]string{"raft", "replication", "heartbeat", string(rp.peer.ID)}, start)
 		timer.Reset(randomTimeout(interval))

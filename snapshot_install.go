@@ -134,14 +134,18 @@ func (r *Raft) installSnapshot(rpc RPC, req *InstallSnapshotRequest) {
 		r.logger.Error("failed to save snapshot", "error", err)
 		return
 	}
-	if err := r.restoreFromStore(sink.ID()); err != nil {
-		rpcErr = err
-		r.logger.Error("failed to restore installed snapshot", "id", sink.ID(), "error", err)
-		return
-	}
+	// The log is made consistent with the snapshot before the (slow) FSM
+	// restore: a crash in between restarts from this snapshot with a log
+	// that agrees with it.
+	r.setLastSnapshot(req.LastLogIndex, req.LastLogTerm)
 	if err := r.alignLogWithSnapshot(req.LastLogIndex, req.LastLogTerm); err != nil {
 		rpcErr = err
 		r.logger.Error("failed to align log with installed snapshot", "error", err)
+		return
+	}
+	if err := r.restoreFromStore(sink.ID()); err != nil {
+		rpcErr = err
+		r.logger.Error("failed to restore installed snapshot", "id", sink.ID(), "error", err)
 		return
 	}
 	r.configs.commit(req.LastLogIndex)

@@ -54,6 +54,38 @@ func (r *Raft) restoreNewestSnapshot() (*SnapshotMeta, error) {
 	return nil, nil
 }
 
+// discardLogDisagreeingWith deletes the log at start if it does not agree
+// with the snapshot restored: it lacks the snapshot's last entry (it is all
+// behind the snapshot, or was left by a crash during an install) or holds a
+// different term there. Such entries may be a stale suffix that must never
+// be sent to a follower.
+func (r *Raft) discardLogDisagreeingWith(meta *SnapshotMeta) error {
+	first, err := r.logs.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("%w: reading first index: %v", ErrStorage, err)
+	}
+	last, err := r.logs.LastIndex()
+	if err != nil {
+		return fmt.Errorf("%w: reading last index: %v", ErrStorage, err)
+	}
+	if last == 0 || first > meta.Index {
+		// Empty, or starting after the snapshot: nothing to compare, and
+		// the first entry is checked by the leader as usual.
+		return nil
+	}
+	if meta.Index <= last {
+		var l Log
+		if err := r.logs.GetLog(meta.Index, &l); err == nil && l.Term == meta.Term {
+			return nil
+		}
+	}
+	r.logger.Error("log disagrees with the restored snapshot, discarding it", "snapshot", meta.ID, "first", first, "last", last)
+	if err := r.logs.DeleteRange(first, last); err != nil {
+		return fmt.Errorf("%w: discarding log that disagrees with snapshot %s: %v", ErrStorage, meta.ID, err)
+	}
+	return nil
+}
+
 // restoreFromStore has the FSM goroutine replace the FSM's state with the
 // stored snapshot id, and waits for it.
 func (r *Raft) restoreFromStore(id string) error {

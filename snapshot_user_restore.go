@@ -39,14 +39,16 @@ func (r *Raft) Restore(meta *SnapshotMeta, reader io.Reader, timeout time.Durati
 	return f.Error()
 }
 
-// restoreUserSnapshot runs on the leader's run goroutine.
-func (r *Raft) restoreUserSnapshot(meta *SnapshotMeta, reader io.Reader) error {
+// restoreUserSnapshot runs on the leader's run goroutine. On success it
+// returns the no-op appended after the snapshot: the restore is done once
+// that no-op commits, which proves a quorum holds the snapshot.
+func (r *Raft) restoreUserSnapshot(meta *SnapshotMeta, reader io.Reader) (*logFuture, error) {
 	ls := r.leader
 	if r.getCommitIndex() < ls.startIndex {
-		return fmt.Errorf("restore: %w: the leader has not committed an entry of its term yet", ErrLeadershipLost)
+		return nil, fmt.Errorf("restore: %w: the leader has not committed an entry of its term yet", ErrLeadershipLost)
 	}
 	if r.configs.hasPending() {
-		return fmt.Errorf("restore: a configuration change is in progress")
+		return nil, fmt.Errorf("restore: a configuration change is in progress")
 	}
 	// Nothing dispatched before the restore may reach the log after it:
 	// stop the local writer and drop what it had not written.
@@ -54,21 +56,21 @@ func (r *Raft) restoreUserSnapshot(meta *SnapshotMeta, reader io.Reader) error {
 	select {
 	case <-ls.writer.exited:
 	case <-r.shutdownCh:
-		return ErrRaftShutdown
+		return nil, ErrRaftShutdown
 	}
 	for _, f := range ls.inflight {
 		f.respond(ErrAbortedByRestore)
 	}
 	ls.inflight = nil
-	defer func() {
-		ls.writer = newLocalWriter(r)
-		r.goroutines.Add(1)
-		go ls.writer.run()
-	}()
+	// A fresh writer takes over at once; it writes nothing until the no-op
+	// after the snapshot is dispatched.
+	ls.writer = newLocalWriter(r)
+	r.goroutines.Add(1)
+	go ls.writer.run()
 
 	durable, err := r.logs.LastIndex()
 	if err != nil {
-		return fmt.Errorf("%w: restore: %v", ErrStorage, err)
+		return nil, fmt.Errorf("%w: restore: %v", ErrStorage, err)
 	}
 	// The snapshot takes an index past everything this leader ever
 	// dispatched, so no follower can mistake an old entry for it.
@@ -77,7 +79,7 @@ func (r *Raft) restoreUserSnapshot(meta *SnapshotMeta, reader io.Reader) error {
 	committed := r.configs.committed
 	sink, err := r.snapshots.Create(SnapshotVersionMax, index, term, committed.config, committed.index, r.trans)
 	if err != nil {
-		return fmt.Errorf("restore: creating snapshot: %w", err)
+		return nil, fmt.Errorf("restore: creating snapshot: %w", err)
 	}
 	n, err := io.Copy(sink, io.LimitReader(reader, meta.Size))
 	if err == nil && n != meta.Size {
@@ -85,29 +87,38 @@ func (r *Raft) restoreUserSnapshot(meta *SnapshotMeta, reader io.Reader) error {
 	}
 	if err != nil {
 		_ = sink.Cancel()
-		return fmt.Errorf("restore: %w", err)
+		return nil, fmt.Errorf("restore: %w", err)
 	}
 	if err := sink.Close(); err != nil {
-		return fmt.Errorf("restore: saving snapshot: %w", err)
+		return nil, fmt.Errorf("restore: saving snapshot: %w", err)
 	}
-	if err := r.restoreFromStore(sink.ID()); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
+	// From here the stored snapshot is the newest: anything that fails
+	// leaves the node unable to serve consistently, so it shuts down and a
+	// restart resumes from the snapshot.
+	r.setLastSnapshot(index, term)
 	if first, err := r.logs.FirstIndex(); err == nil && durable > 0 {
 		if err := r.logs.DeleteRange(first, durable); err != nil {
-			return fmt.Errorf("%w: restore: compacting log: %v", ErrStorage, err)
+			r.logger.Error("restore: cannot compact the log, shutting down", "error", err)
+			go r.Shutdown()
+			return nil, fmt.Errorf("%w: restore: compacting log: %v", ErrStorage, err)
 		}
 	}
 	ls.pending.trimTo(index)
-	r.setLastSnapshot(index, term)
 	r.setLastLog(index, term)
-	r.commitIndex.Store(index)
+	if err := r.restoreFromStore(sink.ID()); err != nil {
+		r.logger.Error("restore: cannot restore the FSM, shutting down", "error", err)
+		go r.Shutdown()
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	r.applyQueued = index
 	ls.commitment.match(r.localID, index)
-	for _, rp := range ls.replicators {
-		rp.notify()
-	}
+	// Reads, membership changes and the caller wait for this no-op: until
+	// it commits, the restored state is this leader's alone.
+	noop := &logFuture{log: Log{Type: LogNoop}}
+	noop.init()
+	r.dispatchLogs([]*logFuture{noop})
+	ls.startIndex = noop.log.Index
 	r.metrics.IncrCounter([]string{"raft", "restoreUserSnapshot"}, 1)
 	r.logger.Info("restored user snapshot", "index", index, "bytes", n)
-	return nil
+	return noop, nil
 }

@@ -129,6 +129,7 @@ func (r *Raft) advanceTransfer() {
 		return
 	}
 	tr.sent = true
+	ls.timeoutNowSent = true
 	req := &TimeoutNowRequest{RPCHeader: r.header()}
 	r.goroutines.Add(1)
 	go func() {
