@@ -31,6 +31,11 @@ type Raft struct {
 	trans      Transport
 	localID    ServerID
 	localAddr  ServerAddress
+	// localPeer is this node as its transport encodes it (the legacy
+	// Leader and Candidate fields), and rpcHeader the header of every
+	// message it sends; both are fixed for the node's life.
+	localPeer []byte
+	rpcHeader RPCHeader
 
 	// The fields below are owned by the run goroutine.
 	configs     configurations
@@ -135,6 +140,8 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 		transferCh:     make(chan *transferFuture),
 		shutdownCh:     make(chan struct{}),
 	}
+	r.localPeer = trans.EncodePeer(r.localID, r.localAddr)
+	r.rpcHeader = RPCHeader{ProtocolVersion: int(conf.ProtocolVersion), ID: []byte(r.localID), Addr: r.localPeer}
 	rc := &ReloadableConfig{}
 	rc.fromConfig(*conf)
 	r.reloadable.Store(rc)

@@ -131,7 +131,7 @@ func (r *Raft) startElection(conf Configuration, transfer bool) (<-chan voteResu
 	req := &RequestVoteRequest{
 		RPCHeader:          r.header(),
 		Term:               term,
-		Candidate:          r.trans.EncodePeer(r.localID, r.localAddr),
+		Candidate:          r.localPeer,
 		LastLogIndex:       lastIndex,
 		LastLogTerm:        lastTerm,
 		LeadershipTransfer: transfer,

@@ -315,8 +315,11 @@ func (r *Raft) leaderCommit() {
 	for k < len(ls.inflight) && ls.inflight[k].log.Index <= commit {
 		k++
 	}
-	done := ls.inflight[:k:k]
-	ls.inflight = append([]*logFuture(nil), ls.inflight[k:]...)
+	// The committed futures go to the FSM goroutine in a slice of their
+	// own; the rest stay in place rather than be copied on every commit.
+	done := append([]*logFuture(nil), ls.inflight[:k]...)
+	clear(ls.inflight[:k])
+	ls.inflight = ls.inflight[k:]
 	r.setCommit(commit, done)
 	r.metrics.SetGauge([]string{"raft", "commitNumLogs"}, float32(len(done)))
 	r.advanceConfigChange()

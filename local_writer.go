@@ -148,6 +148,7 @@ func (p *pendingLogs) trimTo(index uint64) {
 		return
 	}
 	n := min(index-p.first+1, uint64(len(p.logs)))
-	p.logs = append([]*Log(nil), p.logs[n:]...)
+	clear(p.logs[:n])
+	p.logs = p.logs[n:]
 	p.first += n
 }

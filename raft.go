@@ -194,12 +194,10 @@ func (r *Raft) processRPC(rpc RPC) {
 }
 
 // header returns the RPC header this node sends.
+// It is built once: every request and response carries it, and nobody
+// modifies a header's slices after it is sent.
 func (r *Raft) header() RPCHeader {
-	return RPCHeader{
-		ProtocolVersion: int(r.conf.ProtocolVersion),
-		ID:              []byte(r.localID),
-		Addr:            r.trans.EncodePeer(r.localID, r.localAddr),
-	}
+	return r.rpcHeader
 }
 
 // timeoutNow starts an election at once, as asked by a leader handing over

@@ -194,7 +194,7 @@ func (rp *replicator) request(next, last, commit uint64) (*AppendEntriesRequest,
 	req := &AppendEntriesRequest{
 		RPCHeader:         rp.r.header(),
 		Term:              rp.term,
-		Leader:            rp.r.trans.EncodePeer(rp.r.localID, rp.r.localAddr),
+		Leader:            rp.r.localPeer,
 		PrevLogEntry:      next - 1,
 		PrevLogTerm:       prevTerm,
 		LeaderCommitIndex: commit,
@@ -402,6 +402,17 @@ func (rp *replicator) addVerify(v *verifyFuture) {
 	}
 }
 
+// requeueVerifies puts back checks a round could not answer, ahead of any
+// registered since.
+func (rp *replicator) requeueVerifies(v []*verifyFuture) {
+	if len(v) == 0 {
+		return
+	}
+	rp.verifyMu.Lock()
+	rp.verifies = append(v, rp.verifies...)
+	rp.verifyMu.Unlock()
+}
+
 func (rp *replicator) takeVerifies() []*verifyFuture {
 	rp.verifyMu.Lock()
 	defer rp.verifyMu.Unlock()
@@ -430,7 +441,7 @@ func (rp *replicator) heartbeat() {
 		req := &AppendEntriesRequest{
 			RPCHeader: rp.r.header(),
 			Term:      rp.term,
-			Leader:    rp.r.trans.EncodePeer(rp.r.localID, rp.r.localAddr),
+			Leader:    rp.r.localPeer,
 		}
 		var resp AppendEntriesResponse
 		start := time.Now()
@@ -443,9 +454,7 @@ func (rp *replicator) heartbeat() {
 			failures++
 			rp.r.logger.Debug("heartbeat failed", "peer", rp.peer.ID, "error", err)
 			// The checks wait for the next round that gets through.
-			rp.verifyMu.Lock()
-			rp.verifies = append(verifies, rp.verifies...)
-			rp.verifyMu.Unlock()
+			rp.requeueVerifies(verifies)
 			timer.Reset(min(10*time.Millisecond<<min(failures, 6), interval*5))
 			continue
 		case resp.Term > rp.term:
@@ -474,9 +483,7 @@ func (rp *replicator) heartbeat() {
 		} else {
 			// No promise from this follower: the checks wait for a round
 			// that gets one.
-			rp.verifyMu.Lock()
-			rp.verifies = append(verifies, rp.verifies...)
-			rp.verifyMu.Unlock()
+			rp.requeueVerifies(verifies)
 		}
 		rp.r.metrics.MeasureSince([]string{"raft", "replication", "heartbeat", string(rp.peer.ID)}, start)
 		timer.Reset(randomTimeout(interval))

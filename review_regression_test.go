@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"testing"
 	"time"
 )
@@ -38,18 +37,9 @@ func TestUserRestoreWaitsForQuorum(t *testing.T) {
 	c := newCluster(t, 3, inmemSnapshots(), snapshotConfig(1_000_000, 1000))
 	l := c.waitLeader()
 	writeN(t, c, "a", 10)
-	snap := c.nodes[l].Snapshot()
-	if err := snap.Error(); err != nil {
-		t.Fatal(err)
-	}
-	meta, rc, err := snap.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := io.ReadAll(rc)
-	rc.Close()
+	meta, data := takeSnapshotBytes(t, c.nodes[l])
 	c.disconnect(l)
-	err = c.nodes[l].Restore(meta, bytes.NewReader(data), 0)
+	err := c.nodes[l].Restore(meta, bytes.NewReader(data), 0)
 	if err == nil {
 		t.Fatal("Restore succeeded on a leader cut off from every follower")
 	}

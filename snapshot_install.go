@@ -34,7 +34,7 @@ func (rp *replicator) sendSnapshot() (sent, done bool) {
 		RPCHeader:          r.header(),
 		SnapshotVersion:    meta.Version,
 		Term:               rp.term,
-		Leader:             r.trans.EncodePeer(r.localID, r.localAddr),
+		Leader:             r.localPeer,
 		LastLogIndex:       meta.Index,
 		LastLogTerm:        meta.Term,
 		Peers:              meta.Peers,

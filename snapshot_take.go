@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -74,7 +75,7 @@ func (r *Raft) runSnapshots() {
 		select {
 		case <-timer.C:
 			if r.getLastApplied()-r.lastSnapshotIndex() >= r.rc().SnapshotThreshold {
-				if _, err := r.takeSnapshot(); err != nil && err != ErrNothingNewToSnapshot {
+				if _, err := r.takeSnapshot(); err != nil && !errors.Is(err, ErrNothingNewToSnapshot) {
 					r.logger.Error("failed to take snapshot", "error", err)
 				}
 			}

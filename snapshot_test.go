@@ -548,19 +548,7 @@ func TestSnapshotUserRestore(t *testing.T) {
 	c := newCluster(t, 3, inmemSnapshots(), snapshotConfig(1_000_000, 1000))
 	l := c.waitLeader()
 	writeN(t, c, "a", 100)
-	snap := c.nodes[l].Snapshot()
-	if err := snap.Error(); err != nil {
-		t.Fatal(err)
-	}
-	meta, rc, err := snap.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, data := takeSnapshotBytes(t, c.nodes[l])
 	writeN(t, c, "b", 100)
 	f := (l + 1) % 3
 	if err := c.nodes[f].Restore(meta, bytes.NewReader(data), 0); !errors.Is(err, ErrNotLeader) {
@@ -577,4 +565,24 @@ func TestSnapshotUserRestore(t *testing.T) {
 			return len(got) == 110 && string(got[99]) == "a-99" && string(got[100]) == "c-0"
 		})
 	}
+}
+
+// takeSnapshotBytes takes a user snapshot on r and returns its metadata
+// and data.
+func takeSnapshotBytes(t *testing.T, r *Raft) (*SnapshotMeta, []byte) {
+	t.Helper()
+	snap := r.Snapshot()
+	if err := snap.Error(); err != nil {
+		t.Fatal(err)
+	}
+	meta, rc, err := snap.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meta, data
 }
