@@ -126,7 +126,10 @@ func (rp *replicator) updateMatch(index uint64) {
 	}
 }
 
-// run is the replication goroutine.
+// run is the replication goroutine. When idle it still sends the commit
+// index every CommitTimeout: heartbeats carry none, and a follower that
+// restarted with its log intact has forgotten it; without new writes
+// nothing else would tell it.
 func (rp *replicator) run() {
 	defer rp.r.goroutines.Done()
 	pipelineSupported := true
@@ -156,6 +159,7 @@ func (rp *replicator) run() {
 		select {
 		case <-rp.trigger:
 		case <-idle.C:
+			rp.sentCommit = 0
 		case <-rp.stopCh:
 			return
 		}
@@ -167,6 +171,7 @@ func (rp *replicator) takeReprobe() {
 	if hint := rp.reprobe.Swap(0); hint != 0 {
 		rp.nextIndex = min(rp.nextIndex, hint)
 		rp.needProbe = true
+		rp.sentCommit = 0
 	}
 }
 
@@ -334,6 +339,7 @@ send:
 		select {
 		case <-rp.trigger:
 		case <-idle.C:
+			sentCommit = 0
 		case <-broken:
 			break send
 		case <-rp.stopCh:

@@ -141,3 +141,19 @@ func TestShutdownConcurrentWithApply(t *testing.T) {
 		}
 	}
 }
+
+// TestRestartedFollowerLearnsCommitWithoutNewWrites: a follower that
+// restarts with its whole log but no commit index must be told the commit
+// index even if no write follows, or it never applies what it holds.
+func TestRestartedFollowerLearnsCommitWithoutNewWrites(t *testing.T) {
+	c := newCluster(t, 3)
+	l := c.waitLeader()
+	for i := 0; i < 50; i++ {
+		c.apply([]byte(fmt.Sprintf("v%d", i)))
+	}
+	c.waitApplied(50)
+	f := (l + 1) % 3
+	c.crash(f)
+	c.restart(f)
+	c.waitApplied(50, f)
+}
