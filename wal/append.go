@@ -111,7 +111,11 @@ func (s *Store) appendBatch(logs []*raft.Log, buf []byte, rel []int64) error {
 	if n := len(s.segs); n > 0 {
 		active = s.segs[n-1]
 	}
-	if active == nil || (active.size > 0 && active.size+int64(len(buf)) > s.opts.SegmentSize) {
+	full := active != nil && active.size > 0 && active.size+int64(len(buf)) > s.opts.SegmentSize
+	// Rather than grow the active file, move on to a prepared spare early:
+	// a shorter segment costs nothing, growing costs a journal commit.
+	grow := active != nil && active.size > 0 && active.size+int64(len(buf)) > active.alloc
+	if active == nil || full || (grow && s.spare.available()) {
 		if active != nil {
 			if err := s.trimSegment(active); err != nil {
 				return err
@@ -134,6 +138,11 @@ func (s *Store) appendBatch(logs []*raft.Log, buf []byte, rel []int64) error {
 	s.stats.entries.Add(uint64(len(logs)))
 	s.stats.bytesWritten.Add(uint64(len(out)))
 	s.opts.Metrics.IncrCounter(metricKey(metricBytesWritten), float32(len(out)))
+	s.sinceSpare += int64(len(out))
+	if s.sinceSpare >= min(spareTrigger, s.opts.SegmentSize) {
+		s.sinceSpare = 0
+		s.spare.start()
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -150,15 +159,29 @@ func (s *Store) appendBatch(logs []*raft.Log, buf []byte, rel []int64) error {
 	return nil
 }
 
-// createSegment creates the segment whose first entry will be first, makes
-// its name durable, and makes it the active segment.
+// createSegment creates the segment whose first entry will be first, from
+// the prepared spare when one is ready, makes its name durable, and makes it
+// the active segment.
 func (s *Store) createSegment(first uint64) (*segment, error) {
 	sg := &segment{first: first, path: s.path(segmentName(first))}
-	f, err := os.OpenFile(sg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("wal: create segment: %w", err)
+	if f, size, ok := s.spare.take(); ok {
+		if err := os.Rename(s.spare.path, sg.path); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("wal: rename %s to %s: %w", s.spare.path, sg.path, err)
+		}
+		s.hook("segment-from-spare")
+		sg.f, sg.alloc = f, size
+		s.stats.sparesUsed.Add(1)
+		// A store that used up a spare is busy: prepare the next now.
+		s.sinceSpare = 0
+		s.spare.start()
+	} else {
+		f, err := os.OpenFile(sg.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("wal: create segment: %w", err)
+		}
+		sg.f = f
 	}
-	sg.f = f
 	s.mu.Lock()
 	s.segs = append(s.segs, sg)
 	s.mu.Unlock()

@@ -411,6 +411,8 @@ var crashPoints = []string{
 	"suffix-after-mark",
 	"removed-segment",
 	"suffix-after-cut",
+	"spare-prepared",
+	"segment-from-spare",
 }
 
 func TestCrashRandomKills(t *testing.T) {
@@ -427,6 +429,25 @@ func TestCrashRandomKills(t *testing.T) {
 			return crashPoints[rng.Intn(len(crashPoints))] + "@1"
 		},
 	}.run(t)
+}
+
+func TestCrashAroundSpares(t *testing.T) {
+	points := []string{"spare-prepared", "segment-from-spare"}
+	hits := crashCampaign{
+		kills: 8 * len(points),
+		pointFor: func(round int, _ *rand.Rand, _ string) string {
+			if round%2 == 1 {
+				return ""
+			}
+			// The first spare of a child, and a later one.
+			return points[round/2%len(points)] + "@" + strconv.Itoa(1+round/4%2*2)
+		},
+	}.run(t)
+	for _, p := range points {
+		if hits[p] == 0 {
+			t.Errorf("no child crashed at %q; hits: %v", p, hits)
+		}
+	}
 }
 
 func TestCrashDuringDeletion(t *testing.T) {

@@ -35,10 +35,21 @@
 // StoreLogs encodes a whole batch into one buffer, issues one write and one
 // fdatasync, and only then makes the entries visible to readers. Starting a
 // new segment additionally syncs the directory so the new file's name is
-// durable. The active segment is grown in 1 MiB steps of zeros, written by
-// the same write that first needs them, so that most syncs carry data only
-// and not a new file size; a segment that stops taking appends is trimmed
-// back to its records.
+// durable.
+//
+// Appends should never grow a file: a sync after a write past the end of
+// the file must also commit the new size and blocks (on ext4, a journal
+// commit), which costs several times the data itself. So a store that has
+// written a few megabytes (or one segment, if segments are smaller) prepares
+// a spare segment in the background: a file named "spare-segment.tmp" of
+// zeros as long as a segment, written and synced on its own goroutine. The
+// next segment is that file, renamed; when the active segment would have to
+// grow and a spare is ready, the store moves on to it early. Without a spare
+// (a young store, or a preparation that failed, which is logged) the active
+// segment grows in 1 MiB steps of zeros, written by the same write that
+// first needs them. A segment that stops taking appends is trimmed back to
+// its records. A busy store thus holds up to two segments' worth of space
+// ahead of its data.
 //
 // # Recovery
 //

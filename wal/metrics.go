@@ -30,11 +30,17 @@ type Stats struct {
 	// DirSyncs is the number of fsyncs of the directory, made after
 	// creating, renaming or removing files.
 	DirSyncs uint64
+	// SparesUsed is the number of segments started from a spare: a file of
+	// zeros prepared in the background, so that appends never grow a file.
+	SparesUsed uint64
+	// SpareSyncs is the number of fsyncs made in the background to prepare
+	// spares, one per spare. No call waits for them.
+	SpareSyncs uint64
 }
 
 // counters is the live, concurrently updated form of Stats.
 type counters struct {
-	batches, entries, bytesWritten, fileSyncs, dirSyncs atomic.Uint64
+	batches, entries, bytesWritten, fileSyncs, dirSyncs, sparesUsed, spareSyncs atomic.Uint64
 }
 
 // Stats returns a snapshot of the store's counters. It never fails and may be
@@ -46,5 +52,7 @@ func (s *Store) Stats() Stats {
 		BytesWritten: s.stats.bytesWritten.Load(),
 		FileSyncs:    s.stats.fileSyncs.Load(),
 		DirSyncs:     s.stats.dirSyncs.Load(),
+		SparesUsed:   s.stats.sparesUsed.Load(),
+		SpareSyncs:   s.stats.spareSyncs.Load(),
 	}
 }

@@ -24,7 +24,9 @@ const MaxRecordSize = 64 << 20
 type Options struct {
 	// SegmentSize is the size in bytes after which a new segment file is
 	// started. A batch is never split across segments, so a segment may
-	// exceed it by up to one batch. 0 means DefaultSegmentSize.
+	// exceed it by up to one batch. A busy store keeps one segment of
+	// zeros prepared ahead (see the package documentation), so it needs
+	// this much free space beyond its data. 0 means DefaultSegmentSize.
 	SegmentSize int64
 
 	// CacheEntries is how many of the most recently stored entries are kept

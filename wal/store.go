@@ -38,6 +38,12 @@ type Store struct {
 	cache *cache
 
 	stable stableStore
+
+	// spare prepares the next segment in the background (see spare).
+	spare spare
+	// sinceSpare counts the bytes appended since Open or since a spare was
+	// last started; it decides when a store is busy enough for one.
+	sinceSpare int64 // writer
 }
 
 var (
@@ -59,6 +65,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
 	}
 	s := &Store{dir: dir, opts: opts, cache: newCache(opts.CacheEntries)}
+	s.spare = spare{
+		path: s.path(spareName),
+		size: opts.SegmentSize,
+		sync: s.syncSpare,
+		warn: opts.Logger.Warn,
+		hook: s.hook,
+	}
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -80,7 +93,11 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return ErrClosed
 	}
-	return s.closeFiles()
+	var errs []error
+	if err := s.spare.close(); err != nil {
+		errs = append(errs, fmt.Errorf("wal: discard spare segment: %w", err))
+	}
+	return errors.Join(append(errs, s.closeFiles())...)
 }
 
 func (s *Store) closeFiles() error {
