@@ -4,5 +4,9 @@
 //
 // Run it with:
 //
-//	cd walbench && go test -run '^$' -bench Compare -benchtime 5s
+//	cd walbench && go test -run '^$' -bench Compare -benchtime 5s -count 5
+//
+// BenchmarkCompare runs the two stores one after the other;
+// BenchmarkCompareBlocks alternates them in blocks of batches in one
+// benchmark, which is the fairer figure on a disk whose speed drifts.
 package walbench
