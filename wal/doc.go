@@ -76,8 +76,10 @@
 //
 // # Use
 //
-// A directory must be opened by one Store, in one process, at a time;
-// nothing guards against a second. Open returns a *Store that is both the
+// A directory is opened by one Store at a time: Open locks it (an flock on
+// "wal.lock", released by Close or by the process dying) and fails with
+// ErrLocked while another Store, in this process or another, holds it.
+// Outside Unix there is no lock, and the caller must ensure this. Open returns a *Store that is both the
 // raft.LogStore and the raft.StableStore of one server. In the stable store
 // a missing key reads as raft.ErrKeyNotFound from Get and as 0, nil from
 // GetUint64.

@@ -25,6 +25,9 @@ var (
 	// the state of the files is then unknown, and the store must be closed
 	// and opened again, which recovers what was durably written.
 	ErrFailed = errors.New("wal: store failed on an earlier write")
+	// ErrLocked is returned by Open when another Store, in this process or
+	// another one, has the directory open.
+	ErrLocked = errors.New("wal: directory is in use by another store")
 )
 
 // CorruptError reports data on disk that fails a check: a checksum, a length,

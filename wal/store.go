@@ -39,6 +39,10 @@ type Store struct {
 
 	stable stableStore
 
+	// lock holds the directory's lock while the store is open (see
+	// lockDir).
+	lock *os.File
+
 	// spare prepares the next segment in the background (see spare).
 	spare spare
 	// sinceSpare counts the bytes appended since Open or since a spare was
@@ -64,7 +68,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: create %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, opts: opts, cache: newCache(opts.CacheEntries)}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{lock: lock, dir: dir, opts: opts, cache: newCache(opts.CacheEntries)}
 	s.spare = spare{
 		path: s.path(spareName),
 		size: opts.SegmentSize,
@@ -109,6 +117,14 @@ func (s *Store) closeFiles() error {
 			}
 			sg.f = nil
 		}
+	}
+	// The lock goes last: until every file is closed, the directory is
+	// still this store's.
+	if s.lock != nil {
+		if err := s.lock.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("wal: release lock: %w", err))
+		}
+		s.lock = nil
 	}
 	return errors.Join(errs...)
 }
