@@ -41,9 +41,10 @@ func (s schedule) String() string {
 
 // chaosResult summarises one run.
 type chaosResult struct {
-	ops, faults int
-	counts      map[FaultKind]int
-	violation   string
+	ops, faults    int
+	unsynced, lost int
+	counts         map[FaultKind]int
+	violation      string
 }
 
 // runChaos runs a workload under the nemesis for one schedule, then checks
@@ -109,6 +110,7 @@ func runChaos(t *testing.T, s schedule, reads ReadMode, kinds []FaultKind) chaos
 		t.Fatalf("%v: servers disagree: %v\nschedule:\n%s", s, err, nem.Schedule())
 	}
 	res := chaosResult{ops: h.Len(), counts: nem.Counts()}
+	res.unsynced, res.lost = c.UnsyncedWrites()
 	for _, n := range res.counts {
 		res.faults += n
 	}
@@ -153,7 +155,7 @@ func TestChaos(t *testing.T) {
 		}
 		seeds = []uint64{s}
 	}
-	var schedules, ops, faults, violations int
+	var schedules, ops, faults, violations, unsynced, lost int
 	kinds := map[FaultKind]int{}
 	run := func(seed uint64) {
 		s := scheduleFor(seed, per)
@@ -161,6 +163,8 @@ func TestChaos(t *testing.T) {
 		schedules++
 		ops += res.ops
 		faults += res.faults
+		unsynced += res.unsynced
+		lost += res.lost
 		for k, n := range res.counts {
 			kinds[k] += n
 		}
@@ -184,8 +188,8 @@ func TestChaos(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("chaos: schedules=%d operations=%d faults=%d violations=%d by kind=%v", schedules, ops, faults, violations, kinds)
-	fmt.Printf("chaos: schedules=%d operations=%d faults=%d violations=%d\n", schedules, ops, faults, violations)
+	t.Logf("chaos: schedules=%d operations=%d faults=%d violations=%d by kind=%v; crashes caught %d writes unsynced, %d lost data", schedules, ops, faults, violations, kinds, unsynced, lost)
+	fmt.Printf("chaos: schedules=%d operations=%d faults=%d violations=%d unsynced=%d lost=%d\n", schedules, ops, faults, violations, unsynced, lost)
 }
 
 // TestChaosDetectsUnsafeReads shows the checker can fail: followers that

@@ -27,11 +27,11 @@ const (
 type StoreKind int
 
 const (
-	// InmemStore keeps everything in memory; a crash keeps it all, as if
-	// every write had been fsynced.
+	// InmemStore keeps everything in memory; a crash keeps every write
+	// the store acknowledged (see Cluster.Crash).
 	InmemStore StoreKind = iota
 	// WalStore keeps everything in wal directories under the test's temp
-	// dir; a crash reopens them from disk.
+	// dir; a restart after a crash reopens them from disk.
 	WalStore
 )
 
@@ -65,7 +65,11 @@ type Node struct {
 	snaps   raft.SnapshotStore
 	walDir  string
 	walOpen *wal.Store
-	up      bool
+	// crash wraps logs and stable while the server runs, so Crash can
+	// strike in the middle of a write; starts counts the runs, to seed it.
+	crash  *crashStore
+	starts uint64
+	up     bool
 }
 
 // Cluster is a set of servers under test.
@@ -75,6 +79,10 @@ type Cluster struct {
 	mu   sync.Mutex
 	// Nodes are the servers, in creation order.
 	Nodes []*Node
+
+	// unsynced and lost count the writes crashes caught in their unsynced
+	// window, and those of them that lost data (see Crash).
+	unsynced, lost int
 }
 
 // New starts a bootstrapped cluster. It stops when the test ends.
@@ -188,6 +196,9 @@ func (c *Cluster) makeTransport(i int) {
 		for a := range old.cut {
 			n.Faults.cut[a] = true
 		}
+		for a := range old.down {
+			n.Faults.down[a] = true
+		}
 		old.mu.Unlock()
 	}
 }
@@ -212,7 +223,9 @@ func (c *Cluster) start(i int) {
 		fsm = NewKV()
 	}
 	rec := newRecordingFSM(fsm)
-	r, err := raft.NewRaft(c.config(i), rec, n.logs, n.stable, n.snaps, n.Faults)
+	n.starts++
+	n.crash = newCrashStore(n.logs, n.stable, c.opts.Seed*1000003+uint64(i)*1009+n.starts)
+	r, err := raft.NewRaft(c.config(i), rec, n.crash, n.crash, n.snaps, n.Faults)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", n.ID, err)
 	}
@@ -230,8 +243,12 @@ func (c *Cluster) Server(i int) (*raft.Raft, raft.FSM, bool) {
 	return n.Raft, n.FSM, n.up
 }
 
-// Crash stops server i at once. It keeps what its stores hold: with
-// InmemStore everything acknowledged, with WalStore everything fsynced.
+// Crash kills server i at once, as a killed process or a power cut would:
+// from that instant it sends and receives nothing, and its stores take no
+// more writes. Everything a store acknowledged is kept; a write it had not
+// yet acknowledged is kept whole, kept in part (a prefix of the batch) or
+// lost, as a seeded draw decides. The server's goroutines are then shut
+// down, which changes nothing more in its stores.
 func (c *Cluster) Crash(i int) {
 	n := c.Nodes[i]
 	c.mu.Lock()
@@ -241,6 +258,17 @@ func (c *Cluster) Crash(i int) {
 	if !up {
 		return
 	}
+	n.Faults.kill()
+	for j, m := range c.Nodes {
+		if j != i {
+			m.Faults.setDown(n.Addr, true)
+		}
+	}
+	caught, lost := n.crash.crash()
+	c.mu.Lock()
+	c.unsynced += caught
+	c.lost += lost
+	c.mu.Unlock()
 	r, _, _ := c.Server(i)
 	_ = r.Shutdown().Error()
 	if n.walOpen != nil {
@@ -257,7 +285,20 @@ func (c *Cluster) Restart(i int) {
 	c.openStores(i)
 	c.makeTransport(i)
 	c.wireInmem()
+	for j, m := range c.Nodes {
+		if j != i {
+			m.Faults.setDown(c.Nodes[i].Addr, false)
+		}
+	}
 	c.start(i)
+}
+
+// UnsyncedWrites returns how many writes crashes caught before their store
+// acknowledged them, and how many of those lost all or part of their data.
+func (c *Cluster) UnsyncedWrites() (caught, lost int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.unsynced, c.lost
 }
 
 // Up reports whether server i runs.

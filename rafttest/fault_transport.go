@@ -41,11 +41,21 @@ type FaultTransport struct {
 	rng    *rand.Rand
 	faults Faults
 	cut    map[raft.ServerAddress]bool
+	// down marks crashed servers: nothing reaches them until they restart.
+	// Unlike cut links, Heal leaves them.
+	down map[raft.ServerAddress]bool
+	// dead says this transport's own server crashed: it sends nothing.
+	dead bool
 }
 
 // NewFaultTransport wraps t, drawing faults from seed.
 func NewFaultTransport(t raft.Transport, seed uint64) *FaultTransport {
-	return &FaultTransport{Transport: t, rng: rand.New(rand.NewPCG(seed, 0x5eed)), cut: map[raft.ServerAddress]bool{}}
+	return &FaultTransport{
+		Transport: t,
+		rng:       rand.New(rand.NewPCG(seed, 0x5eed)),
+		cut:       map[raft.ServerAddress]bool{},
+		down:      map[raft.ServerAddress]bool{},
+	}
 }
 
 // SetFaults changes the message faults.
@@ -76,6 +86,35 @@ func (f *FaultTransport) RestoreAll() {
 	f.cut = map[raft.ServerAddress]bool{}
 }
 
+// setDown marks target as crashed (or restarted, with false).
+func (f *FaultTransport) setDown(target raft.ServerAddress, down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if down {
+		f.down[target] = true
+	} else {
+		delete(f.down, target)
+	}
+}
+
+// kill makes the transport's own server send nothing more.
+func (f *FaultTransport) kill() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dead = true
+}
+
+// unreachable reports whether a request to target cannot be delivered now.
+func (f *FaultTransport) unreachable(target raft.ServerAddress) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.unreachableLocked(target)
+}
+
+func (f *FaultTransport) unreachableLocked(target raft.ServerAddress) bool {
+	return f.dead || f.cut[target] || f.down[target]
+}
+
 type fate struct {
 	cut, dropReq, dropResp, dup bool
 	delay                       time.Duration
@@ -85,7 +124,7 @@ func (f *FaultTransport) draw(target raft.ServerAddress) fate {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fa := fate{
-		cut:      f.cut[target],
+		cut:      f.unreachableLocked(target),
 		dropReq:  f.rng.Float64() < f.faults.DropRequest,
 		dropResp: f.rng.Float64() < f.faults.DropResponse,
 		dup:      f.rng.Float64() < f.faults.Duplicate,
@@ -104,6 +143,10 @@ func (f *FaultTransport) call(target raft.ServerAddress, send func() error) erro
 	}
 	if fa.delay > 0 {
 		time.Sleep(fa.delay)
+		// The link may have been cut, or a server crashed, meanwhile.
+		if f.unreachable(target) {
+			return fmt.Errorf("%w: link to %s cut", ErrFault, target)
+		}
 	}
 	if fa.dropReq {
 		return fmt.Errorf("%w: request to %s dropped", ErrFault, target)
@@ -163,6 +206,9 @@ func (f *FaultTransport) InstallSnapshot(id raft.ServerID, target raft.ServerAdd
 	}
 	if fa.delay > 0 {
 		time.Sleep(fa.delay)
+		if f.unreachable(target) {
+			return fmt.Errorf("%w: link to %s cut", ErrFault, target)
+		}
 	}
 	return f.Transport.InstallSnapshot(id, target, args, resp, data)
 }
@@ -211,6 +257,9 @@ func (p *faultPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raf
 	}
 	if fa.delay > 0 {
 		time.Sleep(fa.delay)
+		if p.f.unreachable(p.target) {
+			return nil, fmt.Errorf("%w: pipelined request dropped", ErrFault)
+		}
 	}
 	return p.AppendPipeline.AppendEntries(args, resp)
 }
