@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,8 @@ import (
 // text and a msgpack map; one connection carries requests one after another
 // and is answered in order. Synchronous calls borrow a connection from a
 // per-peer pool, pipelines own one, and InstallSnapshot uses one that is
-// closed afterwards. Every dial, write and read has a deadline, and Close
+// closed afterwards. Every dial, write and read has a deadline, at most
+// MaxInboundConns received connections are served at once, and Close
 // unblocks every call and stops every goroutine the transport started.
 type NetworkTransport struct {
 	cfg       NetworkTransportConfig
@@ -34,8 +36,11 @@ type NetworkTransport struct {
 	pool map[ServerAddress][]*netConn
 	// open holds everything Close must close: connections in use (sent on
 	// or served) and pipelines.
-	open   map[io.Closer]struct{}
-	closed bool
+	open map[io.Closer]struct{}
+	// inbound counts the received connections being served, against
+	// MaxInboundConns.
+	inbound int
+	closed  bool
 
 	shutdownCh chan struct{}
 	closeOnce  sync.Once
@@ -164,6 +169,42 @@ func (t *NetworkTransport) untrack(c io.Closer) {
 	t.mu.Lock()
 	delete(t.open, c)
 	t.mu.Unlock()
+}
+
+// admit registers a received connection to be served on a goroutine of its
+// own, as track does, if it fits within MaxInboundConns; otherwise it fails
+// with errInboundFull. Counting here, under the lock that Close takes,
+// rather than in the goroutine keeps a burst of accepts from overshooting
+// the bound.
+func (t *NetworkTransport) admit(conn net.Conn) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrTransportShutdown
+	}
+	if limit := t.cfg.MaxInboundConns; limit > 0 && t.inbound >= limit {
+		return errInboundFull
+	}
+	t.inbound++
+	t.open[conn] = struct{}{}
+	t.wg.Add(1)
+	return nil
+}
+
+// leave undoes admit once the connection is no longer served, freeing its
+// slot.
+func (t *NetworkTransport) leave(conn net.Conn) {
+	t.mu.Lock()
+	delete(t.open, conn)
+	t.inbound--
+	t.mu.Unlock()
+}
+
+// inboundConns returns how many received connections are being served.
+func (t *NetworkTransport) inboundConns() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.inbound
 }
 
 // shutdownError makes the error of a call cut short by Close say so.

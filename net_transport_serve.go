@@ -23,10 +23,45 @@ const (
 // it idle, between requests.
 var errConnDone = errors.New("connection finished")
 
+// errInboundFull refuses a connection beyond MaxInboundConns.
+var errInboundFull = errors.New("too many inbound connections")
+
+// refusalLog spaces out the warnings about refused connections: the first
+// refusal after a quiet interval is logged at once, later ones are counted
+// and reported with the next line. It belongs to the accept loop alone.
+type refusalLog struct {
+	every   time.Duration
+	last    time.Time
+	pending int
+	remote  net.Addr
+}
+
+// refused notes a refusal at now of a connection from remote, and says
+// whether to log now and how many refusals the line reports.
+func (l *refusalLog) refused(now time.Time, remote net.Addr) (logNow bool, count int) {
+	l.pending++
+	l.remote = remote
+	if !l.last.IsZero() && now.Sub(l.last) < l.every {
+		return false, 0
+	}
+	count, l.pending, l.last = l.pending, 0, now
+	return true, count
+}
+
 // acceptLoop accepts connections and serves each on its own goroutine until
-// the transport closes.
+// the transport closes. Connections beyond MaxInboundConns are closed
+// unread, right here: a goroutine each would let a flood cost what the
+// bound is meant to spare.
 func (t *NetworkTransport) acceptLoop() {
 	defer t.wg.Done()
+	refusals := refusalLog{every: t.cfg.refusalLogInterval}
+	// Refusals not yet reported when the loop ends would otherwise never
+	// be; the metric has them, but the log should not undercount.
+	defer func() {
+		if refusals.pending > 0 {
+			t.logRefusals(refusals.pending, refusals.remote)
+		}
+	}()
 	backoff := time.Duration(0)
 	for {
 		conn, err := t.stream.Accept()
@@ -46,12 +81,34 @@ func (t *NetworkTransport) acceptLoop() {
 			continue
 		}
 		backoff = 0
-		if err := t.track(conn, true); err != nil {
+		err = t.admit(conn)
+		if err == nil {
+			go t.serve(conn)
+			continue
+		}
+		if !errors.Is(err, errInboundFull) {
 			_ = conn.Close()
 			return
 		}
-		go t.serve(conn)
+		// Counted before the close, so a client that sees its connection
+		// refused can already read the count.
+		t.cfg.Metrics.IncrCounter(metricConnsRefused, 1)
+		remote := conn.RemoteAddr()
+		_ = conn.Close()
+		if logNow, n := refusals.refused(time.Now(), remote); logNow {
+			t.logRefusals(n, remote)
+		}
 	}
+}
+
+// metricConnsRefused counts connections closed unread for exceeding
+// MaxInboundConns.
+var metricConnsRefused = []string{"raft", "net", "connsRefused"}
+
+// logRefusals reports n refused connections, the latest from remote.
+func (t *NetworkTransport) logRefusals(n int, remote net.Addr) {
+	t.logger.Warn("too many inbound connections, closing new ones unread",
+		"max_inbound_conns", t.cfg.MaxInboundConns, "refused_since_last_report", n, "last_remote", remote)
 }
 
 // handshaker is a connection with a handshake to complete before use, such
@@ -66,8 +123,10 @@ type handshaker interface {
 func (t *NetworkTransport) serve(conn net.Conn) {
 	defer t.wg.Done()
 	defer func() {
-		t.untrack(conn)
+		// Closed before its slot is freed, so the descriptors in use never
+		// exceed the bound.
 		_ = conn.Close()
+		t.leave(conn)
 	}()
 	if hs, ok := conn.(handshaker); ok {
 		// Bounded, so a peer cannot hold a connection by never finishing
@@ -117,6 +176,8 @@ type servedConn struct {
 	dec    wireReader
 	enc    wireEncoder
 	respCh chan RPCResponse
+	// spoken is set once the peer started its first request.
+	spoken bool
 }
 
 // serveOne reads one request, hands it to the consumer, and writes the
@@ -125,7 +186,16 @@ type servedConn struct {
 // within the scaled timeout).
 func (s *servedConn) serveOne() error {
 	t := s.t
-	if err := s.conn.SetReadDeadline(deadline(t.cfg.IdleTimeout)); err != nil {
+	wait := t.cfg.IdleTimeout
+	if !s.spoken {
+		// Peers, hashicorp/raft's included, connect in order to send a
+		// request at once (a pipeline's first one follows within its
+		// CommitTimeout). A connection silent from the start is a probe,
+		// a leak or an attack, and should not hold one of the
+		// MaxInboundConns slots for a whole IdleTimeout.
+		wait = min(wait, t.cfg.Timeout)
+	}
+	if err := s.conn.SetReadDeadline(deadline(wait)); err != nil {
 		return err
 	}
 	typ, err := s.dec.r.ReadByte()
@@ -135,6 +205,7 @@ func (s *servedConn) serveOne() error {
 		}
 		return err
 	}
+	s.spoken = true
 	arrived := time.Now()
 	if err := s.conn.SetReadDeadline(arrived.Add(t.cfg.Timeout)); err != nil {
 		return err
