@@ -6,18 +6,24 @@ import (
 )
 
 // appendEntries handles AppendEntries on a follower (or on a leader or
-// candidate that learns of a leader in its term or a newer one).
-func (r *Raft) appendEntries(rpc RPC, req *AppendEntriesRequest) {
+// candidate that learns of a leader in its term or a newer one). It returns
+// a request it took from the queue while batching, to be handled next.
+func (r *Raft) appendEntries(rpc RPC, req *AppendEntriesRequest) (next *RPC) {
 	defer r.metrics.MeasureSince([]string{"raft", "rpc", "appendEntries"}, time.Now())
 	resp := &AppendEntriesResponse{
 		RPCHeader: r.header(),
 		Term:      r.getCurrentTerm(),
 		LastLog:   r.getLastIndex(),
 	}
-	defer func() { rpc.Respond(resp, nil) }()
+	batched := false
+	defer func() {
+		if !batched {
+			rpc.Respond(resp, nil)
+		}
+	}()
 
 	if !r.acceptLeader(req.Term, req.RPCHeader, req.Leader) {
-		return
+		return nil
 	}
 	resp.Term = req.Term
 
@@ -26,20 +32,31 @@ func (r *Raft) appendEntries(rpc RPC, req *AppendEntriesRequest) {
 		if !ok {
 			resp.LastLog = hint
 			resp.NoRetryBackoff = true
-			return
+			return nil
 		}
 	}
 
+	if r.canBatch(req) {
+		batched = true
+		return r.appendBatch(rpc, req)
+	}
 	if len(req.Entries) > 0 {
 		if err := r.storeEntries(req.Entries); err != nil {
 			r.logger.Error("failed to append entries", "error", err)
 			resp.LastLog = r.getLastIndex()
-			return
+			return nil
 		}
 	}
+	r.commitVerified(req)
+	resp.Success = true
+	resp.LastLog = r.getLastIndex()
+	return nil
+}
 
-	// Only entries this request proved to match the leader's may be
-	// committed: anything past them could still be a stale suffix.
+// commitVerified advances the commit index as far as req allows. Only
+// entries this request proved to match the leader's may be committed:
+// anything past them could still be a stale suffix.
+func (r *Raft) commitVerified(req *AppendEntriesRequest) {
 	if req.LeaderCommitIndex > r.getCommitIndex() {
 		verified := req.PrevLogEntry + uint64(len(req.Entries))
 		newCommit := min(req.LeaderCommitIndex, verified)
@@ -47,8 +64,6 @@ func (r *Raft) appendEntries(rpc RPC, req *AppendEntriesRequest) {
 			r.setCommit(newCommit, nil)
 		}
 	}
-	resp.Success = true
-	resp.LastLog = r.getLastIndex()
 }
 
 // acceptLeader decides whether a request from a leader of term may be

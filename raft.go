@@ -174,9 +174,21 @@ func (r *Raft) becomeFollower() {
 // processRPC decides one request. Every RPC, heartbeats included, is
 // decided here on the run goroutine.
 func (r *Raft) processRPC(rpc RPC) {
+	for {
+		next := r.processOneRPC(rpc)
+		if next == nil {
+			return
+		}
+		rpc = *next
+	}
+}
+
+// processOneRPC handles rpc. It returns a request it took from the queue
+// while batching (see appendBatch), which must be handled next.
+func (r *Raft) processOneRPC(rpc RPC) *RPC {
 	switch cmd := rpc.Command.(type) {
 	case *AppendEntriesRequest:
-		r.appendEntries(rpc, cmd)
+		return r.appendEntries(rpc, cmd)
 	case *RequestVoteRequest:
 		r.requestVote(rpc, cmd)
 	case *RequestPreVoteRequest:
@@ -191,6 +203,7 @@ func (r *Raft) processRPC(rpc RPC) {
 		r.logger.Error("unexpected command", "command", fmt.Sprintf("%T", rpc.Command))
 		rpc.Respond(nil, fmt.Errorf("unexpected command"))
 	}
+	return nil
 }
 
 // header returns the RPC header this node sends.
