@@ -148,10 +148,9 @@ func (t *NetworkTransport) serve(conn net.Conn) {
 		}
 	}
 	s := &servedConn{
-		t:      t,
-		conn:   conn,
-		dec:    wireReader{r: bufio.NewReaderSize(conn, 16<<10), maxEntries: t.cfg.MaxEntries},
-		respCh: make(chan RPCResponse, 1),
+		t:    t,
+		conn: conn,
+		dec:  wireReader{r: bufio.NewReaderSize(conn, 16<<10), maxEntries: t.cfg.MaxEntries},
 	}
 	for {
 		err := s.serveOne()
@@ -171,19 +170,38 @@ func (t *NetworkTransport) serve(conn net.Conn) {
 
 // servedConn is the state of one connection being served.
 type servedConn struct {
-	t      *NetworkTransport
-	conn   net.Conn
-	dec    wireReader
-	enc    wireEncoder
-	respCh chan RPCResponse
+	t    *NetworkTransport
+	conn net.Conn
+	dec  wireReader
+	enc  wireEncoder
+	// respChs are the answer channels of the requests read ahead, reused
+	// from one batch to the next; batch is the batch being served.
+	respChs []chan RPCResponse
+	batch   []served
 	// spoken is set once the peer started its first request.
 	spoken bool
 }
 
-// serveOne reads one request, hands it to the consumer, and writes the
-// answer. Between requests the peer may stay silent for IdleTimeout; once a
-// request has started it must arrive whole within Timeout (snapshot data
-// within the scaled timeout).
+// maxReadAhead bounds how many AppendEntries requests serveOne reads before
+// answering the first.
+const maxReadAhead = 16
+
+// served is one request read from the connection and its answer channel.
+type served struct {
+	rpc    RPC
+	respCh chan RPCResponse
+	snap   *snapshotReader
+}
+
+// serveOne reads a request, hands it to the consumer, and writes the answer.
+// Between requests the peer may stay silent for IdleTimeout; once a request
+// has started it must arrive whole within Timeout (snapshot data within the
+// scaled timeout).
+//
+// A pipelining leader sends AppendEntries requests back to back. Those
+// already in the read buffer behind the first are read too, and all are
+// handed over together, so that a follower finds them queued and can write
+// their entries with one sync (see appendBatch); they are answered in order.
 func (s *servedConn) serveOne() error {
 	t := s.t
 	wait := t.cfg.IdleTimeout
@@ -206,18 +224,79 @@ func (s *servedConn) serveOne() error {
 		return err
 	}
 	s.spoken = true
+	first, err := s.readRequest(typ, 0)
+	if err != nil {
+		return err
+	}
+	batch := append(s.batch[:0], first)
+	var readErr error
+	if _, ok := first.rpc.Command.(*AppendEntriesRequest); ok {
+		for len(batch) < maxReadAhead && s.dec.r.Buffered() > 0 {
+			next, err := s.dec.r.Peek(1)
+			if err != nil || next[0] != rpcAppendEntries {
+				break
+			}
+			_, _ = s.dec.r.ReadByte()
+			req, err := s.readRequest(rpcAppendEntries, len(batch))
+			if err != nil {
+				// Answer what was read whole, then drop the connection.
+				readErr = err
+				break
+			}
+			batch = append(batch, req)
+		}
+	}
+	s.batch = batch
+	for _, b := range batch {
+		select {
+		case t.consumeCh <- b.rpc:
+		case <-t.shutdownCh:
+			return ErrTransportShutdown
+		}
+	}
+	for _, b := range batch {
+		var resp RPCResponse
+		select {
+		case resp = <-b.respCh:
+		case <-t.shutdownCh:
+			return ErrTransportShutdown
+		}
+		if b.snap != nil {
+			// Whatever the consumer left unread is still on the stream
+			// ahead of anything else; skip it so the peer gets its
+			// answer.
+			if err := b.snap.finish(); err != nil {
+				return fmt.Errorf("draining snapshot data: %w", err)
+			}
+		}
+		if err := s.writeResponse(resp); err != nil {
+			return err
+		}
+		if b.snap != nil {
+			return fmt.Errorf("%w: snapshot installed", errConnDone)
+		}
+	}
+	return readErr
+}
+
+// readRequest reads the rest of a request of type typ, whose type byte was
+// just read, within Timeout, and prepares it for the consumer with answer
+// channel number slot.
+func (s *servedConn) readRequest(typ byte, slot int) (served, error) {
+	t := s.t
 	arrived := time.Now()
 	if err := s.conn.SetReadDeadline(arrived.Add(t.cfg.Timeout)); err != nil {
-		return err
+		return served{}, err
 	}
 	s.dec.startFrame(t.cfg.MaxFrameSize)
 	req, err := s.dec.readRequest(typ)
 	if err != nil {
-		return fmt.Errorf("reading request of type %d: %w", typ, err)
+		return served{}, fmt.Errorf("reading request of type %d: %w", typ, err)
 	}
-
-	rpc := RPC{Command: req, RespChan: s.respCh}
-	var snap *snapshotReader
+	for len(s.respChs) <= slot {
+		s.respChs = append(s.respChs, make(chan RPCResponse, 1))
+	}
+	out := served{rpc: RPC{Command: req, RespChan: s.respChs[slot]}, respCh: s.respChs[slot]}
 	switch r := req.(type) {
 	case *AppendEntriesRequest:
 		if fn := t.hint.Load(); fn != nil && r.Term > 0 {
@@ -225,38 +304,12 @@ func (s *servedConn) serveOne() error {
 		}
 	case *InstallSnapshotRequest:
 		if err := s.conn.SetReadDeadline(arrived.Add(snapshotTimeout(t.cfg.Timeout, r.Size))); err != nil {
-			return err
+			return served{}, err
 		}
-		snap = &snapshotReader{r: io.LimitedReader{R: s.dec.r, N: r.Size}}
-		rpc.Reader = snap
+		out.snap = &snapshotReader{r: io.LimitedReader{R: s.dec.r, N: r.Size}}
+		out.rpc.Reader = out.snap
 	}
-
-	select {
-	case t.consumeCh <- rpc:
-	case <-t.shutdownCh:
-		return ErrTransportShutdown
-	}
-	var resp RPCResponse
-	select {
-	case resp = <-s.respCh:
-	case <-t.shutdownCh:
-		return ErrTransportShutdown
-	}
-
-	if snap != nil {
-		// Whatever the consumer left unread is still on the stream ahead
-		// of anything else; skip it so the peer gets its answer.
-		if err := snap.finish(); err != nil {
-			return fmt.Errorf("draining snapshot data: %w", err)
-		}
-	}
-	if err := s.writeResponse(resp); err != nil {
-		return err
-	}
-	if snap != nil {
-		return fmt.Errorf("%w: snapshot installed", errConnDone)
-	}
-	return nil
+	return out, nil
 }
 
 // writeResponse encodes and writes one answer within Timeout. A response the
