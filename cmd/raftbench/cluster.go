@@ -65,7 +65,12 @@ func startCluster(s settings) (c *cluster, err error) {
 		}
 		switch s.transport {
 		case "tcp":
-			t, err := raft.NewTCPTransportWithLogger("127.0.0.1:0", nil, 3, 10*time.Second, m.conf.Logger)
+			t, err := raft.NewTCPTransportWithConfig("127.0.0.1:0", nil, &raft.NetworkTransportConfig{
+				MaxPool:         3,
+				Timeout:         10 * time.Second,
+				Logger:          m.conf.Logger,
+				MaxRPCsInFlight: s.inflight,
+			})
 			if err != nil {
 				return c, err
 			}

@@ -72,6 +72,7 @@ func parseSettings(args []string) (settings, error) {
 	fs.IntVar(&s.servers, "servers", 3, "number of servers (voters)")
 	fs.IntVar(&s.clients, "clients", 16, "concurrent clients, all talking to the leader")
 	fs.IntVar(&s.size, "size", 128, "bytes per command (writes)")
+	fs.IntVar(&s.inflight, "inflight", 0, "AppendEntries a TCP pipeline keeps in flight (0: the transport's default)")
 	fs.DurationVar(&s.duration, "duration", 10*time.Second, "measured time")
 	fs.DurationVar(&s.warmup, "warmup", 2*time.Second, "time run before measuring")
 	fs.StringVar(&s.transport, "transport", "tcp", "tcp (loopback NetworkTransport) or inmem")

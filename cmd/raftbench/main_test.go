@@ -66,6 +66,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{"-clients", "0"},
 		{"-duration", "0s"},
 		{"-transport", "udp"},
+		{"-inflight", "-1"},
 		{"-store", "disk"},
 		{"-op", "delete"},
 		{"-nosuchflag"},

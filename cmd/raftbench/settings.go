@@ -8,6 +8,7 @@ import (
 // settings are what one benchmark run does.
 type settings struct {
 	servers, clients, size int
+	inflight               int
 	duration, warmup       time.Duration
 	transport, store, dir  string
 	op                     string
@@ -24,6 +25,8 @@ func (s settings) validate() error {
 		return fmt.Errorf("%w: -size must not be negative", errUsage)
 	case s.duration <= 0:
 		return fmt.Errorf("%w: -duration must be positive", errUsage)
+	case s.inflight < 0:
+		return fmt.Errorf("%w: -inflight must not be negative", errUsage)
 	case s.warmup < 0:
 		return fmt.Errorf("%w: -warmup must not be negative", errUsage)
 	case s.transport != "tcp" && s.transport != "inmem":
