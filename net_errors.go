@@ -2,7 +2,9 @@ package raft
 
 import (
 	"errors"
+	"io"
 	"strings"
+	"syscall"
 )
 
 // Errors of the network transport. Each is a sentinel usable with errors.Is;
@@ -54,4 +56,15 @@ func (e *RemoteError) Error() string { return e.Message }
 // peer gives.
 func (e *RemoteError) Is(target error) bool {
 	return target == ErrUnsupportedRPC && strings.Contains(e.Message, "unexpected command")
+}
+
+// isConnDropped reports whether err says the peer closed or reset the
+// connection under a request: the stream ended (cleanly or mid-frame), or
+// the kernel reported a reset or a broken pipe. A peer does that when it
+// restarts, when it closes a connection it found idle, when it is at its
+// limit of inbound connections, and (hashicorp/raft) when it reads an RPC
+// type it does not know; the error alone cannot tell these apart.
+func isConnDropped(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

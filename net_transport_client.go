@@ -121,6 +121,23 @@ func (t *NetworkTransport) release(c *netConn) {
 	_ = c.conn.Close()
 }
 
+// dropIdle closes every idle connection to target. It is called when the
+// peer closed a connection under a request: the usual causes (the peer
+// restarted, or closed connections it found idle) leave the idle ones dead
+// too, and each would otherwise fail one more request before being
+// dropped. Failing those requests one after another would also look, to a
+// follower, like a leader that refuses ReadIndex again and again (see
+// readSupport). A redial costs one round trip.
+func (t *NetworkTransport) dropIdle(target ServerAddress) {
+	t.mu.Lock()
+	conns := t.pool[target]
+	delete(t.pool, target)
+	t.mu.Unlock()
+	for _, c := range conns {
+		_ = c.conn.Close()
+	}
+}
+
 // discard closes a connection whose stream can no longer be trusted.
 func (t *NetworkTransport) discard(c *netConn) {
 	t.untrack(c)
@@ -149,6 +166,9 @@ func (t *NetworkTransport) roundTrip(name string, id ServerID, target ServerAddr
 		t.release(c)
 	} else {
 		t.discard(c)
+		if isConnDropped(err) {
+			t.dropIdle(target)
+		}
 		err = t.shutdownError(err)
 	}
 	if err != nil {

@@ -210,6 +210,73 @@ func TestNetTransport_StalePooledConnNotReused(t *testing.T) {
 	}
 }
 
+// TestNetTransport_DropClosesIdleConns checks that once a peer closes a
+// connection under a request, the other idle connections to it are closed
+// too: a restarted peer left them all dead, and reusing them would fail
+// one request each.
+func TestNetTransport_DropClosesIdleConns(t *testing.T) {
+	stream := newCountingStream(t)
+	server, _ := newTestTransport(t, "server", nil)
+	client, _ := newTestTransport(t, "client", func(c *NetworkTransportConfig) { c.Stream = stream; c.MaxPool = 3 })
+	release := make(chan struct{})
+	serveRPCs(t, server, func(rpc RPC) {
+		go func() {
+			<-release
+			rpc.Respond(&ReadIndexResponse{Success: true}, nil)
+		}()
+	})
+	const parallel = 3
+	var wg sync.WaitGroup
+	errs := make(chan error, parallel)
+	for i := 0; i < parallel; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var resp ReadIndexResponse
+			errs <- client.RequestReadIndex("b", server.LocalAddr(), &ReadIndexRequest{Term: 1}, &resp)
+		}()
+	}
+	pollUntil(t, "every call to reach the server", func() bool { return stream.dials.Load() == parallel })
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	idle := func() int {
+		client.mu.Lock()
+		defer client.mu.Unlock()
+		return len(client.pool[server.LocalAddr()])
+	}
+	if n := idle(); n != parallel {
+		t.Fatalf("%d idle connections, want %d", n, parallel)
+	}
+
+	// The peer goes away, closing every connection; the next request meets
+	// a dead one.
+	addr := server.LocalAddr()
+	if err := server.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var resp ReadIndexResponse
+	err := client.RequestReadIndex("b", addr, &ReadIndexRequest{Term: 1}, &resp)
+	if err == nil || !isConnDropped(err) {
+		t.Fatalf("request on a connection the peer closed: %v, want a dropped connection", err)
+	}
+	if n := idle(); n != 0 {
+		t.Fatalf("%d idle connections kept after the peer dropped one, want 0", n)
+	}
+	dials := stream.dials.Load()
+	if err := client.RequestReadIndex("b", addr, &ReadIndexRequest{Term: 1}, &resp); err == nil {
+		t.Fatal("a request to a closed peer succeeded")
+	}
+	if n := stream.dials.Load(); n != dials+1 {
+		t.Fatalf("the request after the drop dialled %d times, want once", n-dials)
+	}
+}
+
 // lazySnapshot produces size bytes (byte i is i mod 251) without holding
 // them, and blocks after half until gate is closed.
 type lazySnapshot struct {

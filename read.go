@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -30,7 +28,12 @@ const (
 
 // ErrReadIndexNotSupported is returned by ReadIndex on a follower whose
 // leader cannot serve read indexes (a hashicorp/raft leader). The read is
-// refused rather than served stale.
+// refused rather than served stale. A follower concludes this from the
+// leader answering "unexpected command", or from several requests in a row
+// all ending with the connection dropped; it then refuses reads without
+// asking, and asks again after a while (a minute), so a leader upgraded in
+// place is noticed. Such a leader's reads must go elsewhere, for example to
+// the leader itself.
 var ErrReadIndexNotSupported = errors.New("leader does not support ReadIndex")
 
 // readFuture is a read waiting for its read index.
@@ -52,6 +55,9 @@ func (f *readFuture) Index() uint64 { return f.index }
 // concurrent reads, or the lease); on a follower it asks the leader for the
 // read index. It fails with ErrNotLeader when no leader can confirm, and
 // with ErrReadIndexNotSupported when the leader is a peer without ReadIndex.
+// Other failures (a dropped connection among them, until enough in a row
+// make the follower take the leader for one without ReadIndex) are
+// transient: the call may be retried.
 // timeout bounds the hand-over to the node (0 for no bound); bound the wait
 // with the future's ErrorContext.
 func (r *Raft) ReadIndex(timeout time.Duration) IndexFuture {
@@ -258,8 +264,9 @@ func (r *Raft) followerRead(ctx context.Context) IndexFuture {
 	if !ok {
 		return errorFuture{fmt.Errorf("%w: the transport cannot carry ReadIndex", ErrReadIndexNotSupported)}
 	}
-	if r.readSupport.unsupported(id) {
-		return errorFuture{fmt.Errorf("%w: leader %s", ErrReadIndexNotSupported, id)}
+	version, wait := r.readSupport.begin(id)
+	if wait > 0 {
+		return errorFuture{fmt.Errorf("%w: leader %s (asked again in %v)", ErrReadIndexNotSupported, id, (wait + time.Second - 1).Truncate(time.Second))}
 	}
 	f := &readFuture{}
 	f.init()
@@ -270,63 +277,216 @@ func (r *Raft) followerRead(ctx context.Context) IndexFuture {
 		var resp ReadIndexResponse
 		err := tr.RequestReadIndex(id, addr, req, &resp)
 		switch {
-		case err != nil && looksUnsupported(err) && !r.readSupport.supported(id):
-			r.readSupport.markUnsupported(id)
+		case err == nil:
+			// Any decoded answer, a refusal to confirm included, comes
+			// from a peer that knows the RPC.
+			r.readSupport.answered(id)
+		case isUnsupportedRPC(err):
+			if r.readSupport.refused(id) {
+				r.logger.Info("leader does not know ReadIndex; follower reads fail until it is asked again",
+					"leader", id, "recheck", r.readSupport.recheckInterval(), "error", err)
+			}
 			f.respond(fmt.Errorf("%w: leader %s: %v", ErrReadIndexNotSupported, id, err))
 			return
-		case err != nil:
+		case isConnDropped(err):
+			marked, justMarked := r.readSupport.dropped(id, version)
+			if justMarked {
+				r.logger.Info("leader dropped every recent ReadIndex request; taking it for a peer without ReadIndex",
+					"leader", id, "attempts", readIndexDropThreshold, "recheck", r.readSupport.recheckInterval(), "error", err)
+			}
+			if marked {
+				f.respond(fmt.Errorf("%w: leader %s dropped %d ReadIndex requests in a row: %v",
+					ErrReadIndexNotSupported, id, readIndexDropThreshold, err))
+				return
+			}
+			f.respond(fmt.Errorf("ReadIndex to leader %s: connection dropped, retry: %w", id, err))
+			return
+		default:
+			// A refused dial, a timeout, a transport shut down: nothing
+			// about which RPCs the leader knows.
 			f.respond(err)
 			return
-		case !resp.Success:
+		}
+		if !resp.Success {
 			f.respond(fmt.Errorf("%w: %s could not confirm a read index", ErrNotLeader, id))
 			return
 		}
-		r.readSupport.markSupported(id)
 		f.index = resp.ReadIndex
 		r.applyWaiters.wait(r, resp.ReadIndex, f)
 	}()
 	return f
 }
 
-// looksUnsupported recognises how a peer without ReadIndex answers:
-// hashicorp/raft closes the connection on an unknown RPC type, or an
-// older peer answers "unexpected command".
-func looksUnsupported(err error) bool {
-	return isUnsupportedRPC(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
+const (
+	// readIndexDropThreshold is how many ReadIndex attempts in a row must
+	// end with the leader dropping the connection, with no answer between
+	// them, before the leader is taken for one that does not know the RPC.
+	//
+	// A hashicorp/raft leader drops every attempt, so reads against it
+	// fail fast after three round trips. A leader of ours drops one only
+	// through some event: a restart, an idle connection it closed, its
+	// limit of inbound connections. With NetworkTransport one event counts
+	// at most once: the attempts it cuts together share one piece of
+	// evidence (see readEvidence.version), and the transport closes its
+	// other idle connections to a peer that dropped one, so the next
+	// attempt dials afresh instead of meeting another dead connection.
+	// Three therefore takes three separate events with no answer between
+	// them; one would repeat the bug of a single drop disabling reads, and
+	// two would leave no margin for a transport that keeps its other dead
+	// idle connections after a drop, each of which can cost one more. A
+	// larger number only keeps reads against a hashicorp leader failing
+	// slowly for longer.
+	readIndexDropThreshold = 3
+	// defaultReadSupportRecheck is how long a leader taken for one without
+	// ReadIndex stays so before it is asked again. It bounds both how long
+	// a wrong verdict (drops from a leader of ours) disables follower reads,
+	// and how late a server upgraded in place, the same ID now running this
+	// library, is noticed. Against a leader that still cannot answer, each
+	// recheck costs one dropped request per interval.
+	defaultReadSupportRecheck = time.Minute
+)
 
-// readSupport remembers which leaders answered ReadIndex, so a leader that
-// cannot is not asked again and again.
+// readSupport decides, per leader, whether follower reads are sent to it or
+// refused at once. Asking a leader is always safe, since a leader that does
+// not know ReadIndex only drops the request and a read is served only on a
+// confirmed index; the verdict exists so that reads against such a leader
+// fail fast instead of costing a round trip each. It is therefore reached
+// cautiously and never kept for good: an explicit "unexpected command"
+// marks a leader at once, dropped connections only after
+// readIndexDropThreshold of them in a row, and any answer clears
+// everything; a mark lasts the recheck interval, after which the leader is
+// asked again.
 type readSupport struct {
-	mu   sync.Mutex
-	seen map[ServerID]bool
+	mu      sync.Mutex
+	leaders map[ServerID]*readEvidence
+	// recheck is how long a mark lasts; zero means
+	// defaultReadSupportRecheck. Tests shorten it.
+	recheck time.Duration
+	// now reads the clock; nil means time.Now. Tests move it by hand.
+	now func() time.Time
 }
 
-func (s *readSupport) supported(id ServerID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.seen[id]
+// readEvidence is what a follower has seen of one leader's answers to
+// ReadIndex.
+type readEvidence struct {
+	// drops counts the attempts in a row that ended with a dropped
+	// connection. It survives the mark's expiry, so that once a mark
+	// expires the first drop marks the leader again: the evidence that
+	// earned the mark has not been contradicted, and a leader that still
+	// cannot answer costs a single slow read per interval.
+	drops int
+	// version changes with drops. An attempt remembers the version it was
+	// sent under and its drop counts only if the version is unchanged when
+	// it ends, so the attempts one event cuts together count once, and an
+	// attempt that was under way when an answer arrived does not count.
+	version uint64
+	// until is when the mark ends; zero or past means not marked.
+	until time.Time
 }
 
-func (s *readSupport) unsupported(id ServerID) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.seen[id]
-	return ok && !v
-}
-
-func (s *readSupport) mark(id ServerID, v bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.seen == nil {
-		s.seen = make(map[ServerID]bool)
+func (s *readSupport) clock() time.Time {
+	if s.now != nil {
+		return s.now()
 	}
-	s.seen[id] = v
+	return time.Now()
 }
 
-func (s *readSupport) markSupported(id ServerID)   { s.mark(id, true) }
-func (s *readSupport) markUnsupported(id ServerID) { s.mark(id, false) }
+// recheckInterval returns how long a mark lasts.
+func (s *readSupport) recheckInterval() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recheckLocked()
+}
+
+func (s *readSupport) recheckLocked() time.Duration {
+	if s.recheck > 0 {
+		return s.recheck
+	}
+	return defaultReadSupportRecheck
+}
+
+// evidenceLocked returns id's record, creating it.
+func (s *readSupport) evidenceLocked(id ServerID) *readEvidence {
+	e := s.leaders[id]
+	if e == nil {
+		if s.leaders == nil {
+			s.leaders = make(map[ServerID]*readEvidence)
+		}
+		e = &readEvidence{}
+		s.leaders[id] = e
+	}
+	return e
+}
+
+// begin is called before asking id. When id is marked it returns how long
+// the mark still lasts, and the read must fail; otherwise it returns the
+// version of the evidence, to hand to dropped.
+func (s *readSupport) begin(id ServerID) (version uint64, wait time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.leaders[id]
+	if e == nil {
+		return 0, 0
+	}
+	if wait := e.until.Sub(s.clock()); wait > 0 {
+		return e.version, wait
+	}
+	return e.version, 0
+}
+
+// answered records that id decoded a ReadIndex request and answered it:
+// it knows the RPC, whatever was seen before.
+func (s *readSupport) answered(id ServerID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.leaders[id]
+	if e == nil || (e.drops == 0 && e.until.IsZero()) {
+		return
+	}
+	e.drops = 0
+	e.until = time.Time{}
+	e.version++
+}
+
+// refused records that id answered "unexpected command": a definitive
+// verdict, which marks it at once. It reports whether id was not marked
+// before.
+func (s *readSupport) refused(id ServerID) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.evidenceLocked(id)
+	now := s.clock()
+	fresh := !e.until.After(now)
+	e.drops = max(e.drops, readIndexDropThreshold)
+	e.until = now.Add(s.recheckLocked())
+	e.version++
+	return fresh
+}
+
+// dropped records that an attempt sent under version ended with id
+// dropping the connection. It reports whether id is now marked, and
+// whether this drop is the one that marked it.
+func (s *readSupport) dropped(id ServerID, version uint64) (marked, justMarked bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.evidenceLocked(id)
+	t := s.clock()
+	if e.until.After(t) {
+		return true, false
+	}
+	if e.version != version {
+		// Another drop or an answer was recorded while this attempt was
+		// under way: it adds nothing.
+		return false, false
+	}
+	e.drops++
+	e.version++
+	if e.drops < readIndexDropThreshold {
+		return false, false
+	}
+	e.until = t.Add(s.recheckLocked())
+	return true, true
+}
 
 // applyWaiters holds reads waiting for the FSM to reach their index.
 type applyWaiters struct {
