@@ -35,7 +35,14 @@ func TestReadIndexObservesAcknowledgedWrites(t *testing.T) {
 }
 
 func TestReadIndexBatchesHeartbeatRounds(t *testing.T) {
-	c := newCluster(t, 3)
+	// Production timeouts: a round that takes longer than an election
+	// timeout fails its reads (safely), and a thousand goroutines under the
+	// race detector on a loaded 2-core machine took longer than 100ms.
+	c := newCluster(t, 3, withConfig(func(_ int, conf *Config) {
+		conf.HeartbeatTimeout = time.Second
+		conf.ElectionTimeout = time.Second
+		conf.LeaderLeaseTimeout = 500 * time.Millisecond
+	}))
 	l := c.waitLeader()
 	c.apply([]byte("x"))
 	r := c.nodes[l]
@@ -44,18 +51,20 @@ func TestReadIndexBatchesHeartbeatRounds(t *testing.T) {
 	const reads = 1000
 	var wg sync.WaitGroup
 	var failed atomic.Int64
+	var firstErr atomic.Value
 	for i := 0; i < reads; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := r.ReadIndex(0).Error(); err != nil {
 				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
 			}
 		}()
 	}
 	wg.Wait()
 	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d reads failed", n)
+		t.Fatalf("%d reads failed, the first with: %v", n, firstErr.Load())
 	}
 	used := rounds() - before
 	t.Logf("%d reads used %d heartbeat rounds", reads, used)
