@@ -161,6 +161,11 @@ func (t *NetworkTransport) serve(conn net.Conn) {
 		case t.IsShutdown():
 		case errors.Is(err, errConnDone):
 			t.logger.Debug("connection closed", "remote", conn.RemoteAddr(), "reason", err)
+		case errors.Is(err, errPeerGone):
+			// A peer that restarts or shuts down leaves answers
+			// undelivered; in a rolling restart that is every
+			// connection, and nothing an operator must act on.
+			t.logger.Debug("peer left before its answer", "remote", conn.RemoteAddr(), "error", err)
 		default:
 			t.logger.Warn("closing connection", "remote", conn.RemoteAddr(), "error", err)
 		}
@@ -332,10 +337,17 @@ func (s *servedConn) writeResponse(resp RPCResponse) error {
 		s.enc.buf = nil
 	}
 	if err != nil {
+		if isConnDropped(err) {
+			return fmt.Errorf("%w: writing response: %w", errPeerGone, err)
+		}
 		return fmt.Errorf("writing response: %w", err)
 	}
 	return nil
 }
+
+// errPeerGone marks an answer the peer was no longer there to receive: it
+// closed or reset the connection after sending its request.
+var errPeerGone = errors.New("peer closed the connection")
 
 // snapshotReader is RPC.Reader for InstallSnapshot: exactly Size bytes of
 // the stream. Once the RPC is answered it stops serving reads, so a consumer
