@@ -159,26 +159,10 @@ func TestNetTransport_PoolReuse(t *testing.T) {
 	}
 
 	hold.Store(true)
-	const parallel = 4
-	var wg sync.WaitGroup
-	errs := make(chan error, parallel)
-	for i := 0; i < parallel; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var resp AppendEntriesResponse
-			errs <- client.AppendEntries("b", server.LocalAddr(), &AppendEntriesRequest{Term: 1}, &resp)
-		}()
-	}
-	pollUntil(t, "all calls to reach the server", func() bool { return stream.dials.Load() == parallel })
-	close(release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	callsHeldOnOwnConns(t, stream, 4, release, func() error {
+		var resp AppendEntriesResponse
+		return client.AppendEntries("b", server.LocalAddr(), &AppendEntriesRequest{Term: 1}, &resp)
+	})
 	client.mu.Lock()
 	pooled := len(client.pool[server.LocalAddr()])
 	client.mu.Unlock()
@@ -226,25 +210,10 @@ func TestNetTransport_DropClosesIdleConns(t *testing.T) {
 		}()
 	})
 	const parallel = 3
-	var wg sync.WaitGroup
-	errs := make(chan error, parallel)
-	for i := 0; i < parallel; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var resp ReadIndexResponse
-			errs <- client.RequestReadIndex("b", server.LocalAddr(), &ReadIndexRequest{Term: 1}, &resp)
-		}()
-	}
-	pollUntil(t, "every call to reach the server", func() bool { return stream.dials.Load() == parallel })
-	close(release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	callsHeldOnOwnConns(t, stream, parallel, release, func() error {
+		var resp ReadIndexResponse
+		return client.RequestReadIndex("b", server.LocalAddr(), &ReadIndexRequest{Term: 1}, &resp)
+	})
 	idle := func() int {
 		client.mu.Lock()
 		defer client.mu.Unlock()
@@ -568,5 +537,31 @@ func TestNetTransport_PipelineNeedsTwoInFlight(t *testing.T) {
 	client, _ := newTestTransport(t, "client", func(c *NetworkTransportConfig) { c.MaxRPCsInFlight = 1 })
 	if _, err := client.AppendEntriesPipeline("b", server.LocalAddr()); !errors.Is(err, ErrPipelineNotSupported) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// callsHeldOnOwnConns makes n concurrent calls that the server holds until
+// release is closed, so each needs a connection of its own: it waits until
+// stream has dialled n times, releases the calls, and fails the test if any
+// call failed.
+func callsHeldOnOwnConns(t *testing.T, stream *countingStream, n int, release chan struct{}, call func() error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- call()
+		}()
+	}
+	pollUntil(t, "every call to reach the server", func() bool { return stream.dials.Load() == int64(n) })
+	close(release)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
