@@ -2,36 +2,42 @@ package raft
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
 // localWriter writes the leader's new entries to its own LogStore on a
-// goroutine of its own, so the leader replicates while its disk works. The
-// run goroutine learns of progress through doneCh and counts the leader
-// toward the quorum only up to durableIndex.
+// goroutine of its own, so the leader replicates while its disk works. Once
+// a write is durable it reports the new durable index to the commitment
+// itself, as the replicators report their followers' matches, so the leader
+// is counted toward the quorum only up to what its store holds. Routing each
+// report through the run goroutine would cost it a wake-up per write for
+// nothing it decides. The run goroutine hears through doneCh only of a
+// failed write, on which it steps down.
 type localWriter struct {
-	r *Raft
+	r          *Raft
+	pending    *pendingLogs
+	commitment *commitment
 
 	mu     sync.Mutex
 	queue  []*Log
 	err    error
 	signal chan struct{}
 
-	durable atomic.Uint64
-	doneCh  chan struct{}
-	stopCh  chan struct{}
-	exited  chan struct{}
-	once    sync.Once
+	doneCh chan struct{}
+	stopCh chan struct{}
+	exited chan struct{}
+	once   sync.Once
 }
 
-func newLocalWriter(r *Raft) *localWriter {
+func newLocalWriter(r *Raft, ls *leaderState) *localWriter {
 	return &localWriter{
-		r:      r,
-		signal: make(chan struct{}, 1),
-		doneCh: make(chan struct{}, 1),
-		stopCh: make(chan struct{}),
-		exited: make(chan struct{}),
+		r:          r,
+		pending:    ls.pending,
+		commitment: ls.commitment,
+		signal:     make(chan struct{}, 1),
+		doneCh:     make(chan struct{}, 1),
+		stopCh:     make(chan struct{}),
+		exited:     make(chan struct{}),
 	}
 }
 
@@ -66,8 +72,6 @@ func (w *localWriter) failure() error {
 	defer w.mu.Unlock()
 	return w.err
 }
-
-func (w *localWriter) durableIndex() uint64 { return w.durable.Load() }
 
 func (w *localWriter) notifyDone() {
 	select {
@@ -105,8 +109,11 @@ func (w *localWriter) run() {
 				return
 			}
 			w.r.metrics.MeasureSince([]string{"raft", "leader", "storeLogs"}, start)
-			w.durable.Store(batch[len(batch)-1].Index)
-			w.notifyDone()
+			durable := batch[len(batch)-1].Index
+			// The store has these entries now; replicators read them
+			// from it from here on.
+			w.pending.trimTo(durable)
+			w.commitment.match(w.r.localID, durable)
 		}
 	}
 }

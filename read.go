@@ -196,9 +196,25 @@ func (r *Raft) finishRead(f *readFuture, err error) {
 	r.readsServed.Add(1)
 	if f.rpc != nil {
 		f.rpc.Respond(&ReadIndexResponse{RPCHeader: r.header(), Term: r.getCurrentTerm(), ReadIndex: f.index, Success: true}, nil)
+		r.sendCommitTo(f.rpc)
 		return
 	}
 	r.applyWaiters.wait(r, f.index, f)
+}
+
+// sendCommitTo wakes the replicator of the follower that sent a ReadIndex
+// request. That follower now waits to apply up to the read index, and the
+// leader does not push each new commit index at once (see leaderCommit), so
+// without this the read could wait up to CommitTimeout for it. A replicator
+// that already sent this commit index sends nothing.
+func (r *Raft) sendCommitTo(rpc *RPC) {
+	req, ok := rpc.Command.(*ReadIndexRequest)
+	if !ok || r.leader == nil {
+		return
+	}
+	if rp, ok := r.leader.replicators[ServerID(req.ID)]; ok {
+		rp.notify()
+	}
 }
 
 // leaseValid reports whether a quorum acknowledged, recently enough, a

@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -197,3 +198,35 @@ func (n *noReadIndexPeer) RequestReadIndex(id ServerID, target ServerAddress, ar
 }
 
 var errEOFForTest = fmt.Errorf("connection closed: %w", io.EOF)
+
+// A follower's read waits until it has applied the read index, so it needs
+// the commit index that covers it. The leader does not push every new commit
+// index to the followers at once (they learn it with the next entries or
+// after CommitTimeout), so it must send it when a follower asks for a read
+// index. With a CommitTimeout far longer than the test, a read could not
+// complete otherwise.
+func TestFollowerReadGetsCommitIndexWithoutCommitTimeout(t *testing.T) {
+	c := newCluster(t, 3, withConfig(func(i int, conf *Config) {
+		conf.CommitTimeout = time.Hour
+	}))
+	l := c.waitLeader()
+	for k := 0; k < 5; k++ {
+		cmd := fmt.Sprintf("w%d", k)
+		c.apply([]byte(cmd))
+		for i, r := range c.nodes {
+			if i == l {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := r.ReadIndex(time.Second).ErrorContext(ctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("follower %d read after write %q: %v", i, cmd, err)
+			}
+			h := c.fsms[i].applied()
+			if len(h) == 0 || string(h[len(h)-1]) != cmd {
+				t.Fatalf("follower %d read after write %q sees %d commands", i, cmd, len(h))
+			}
+		}
+	}
+}

@@ -64,7 +64,7 @@ func (r *Raft) restoreUserSnapshot(meta *SnapshotMeta, reader io.Reader) (*logFu
 	ls.inflight = nil
 	// A fresh writer takes over at once; it writes nothing until the no-op
 	// after the snapshot is dispatched.
-	ls.writer = newLocalWriter(r)
+	ls.writer = newLocalWriter(r, ls)
 	r.goroutines.Add(1)
 	go ls.writer.run()
 
