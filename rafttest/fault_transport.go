@@ -135,18 +135,25 @@ func (f *FaultTransport) draw(target raft.ServerAddress) fate {
 	return fa
 }
 
-// call runs one request under the drawn faults.
-func (f *FaultTransport) call(target raft.ServerAddress, send func() error) error {
-	fa := f.draw(target)
+// reach applies a drawn fate's cut and delay to a request for target: it
+// fails if the link is cut, before or (the link may be cut, or a server
+// crash, meanwhile) after the delay.
+func (f *FaultTransport) reach(fa fate, target raft.ServerAddress) error {
+	if !fa.cut && fa.delay > 0 {
+		time.Sleep(fa.delay)
+		fa.cut = f.unreachable(target)
+	}
 	if fa.cut {
 		return fmt.Errorf("%w: link to %s cut", ErrFault, target)
 	}
-	if fa.delay > 0 {
-		time.Sleep(fa.delay)
-		// The link may have been cut, or a server crashed, meanwhile.
-		if f.unreachable(target) {
-			return fmt.Errorf("%w: link to %s cut", ErrFault, target)
-		}
+	return nil
+}
+
+// call runs one request under the drawn faults.
+func (f *FaultTransport) call(target raft.ServerAddress, send func() error) error {
+	fa := f.draw(target)
+	if err := f.reach(fa, target); err != nil {
+		return err
 	}
 	if fa.dropReq {
 		return fmt.Errorf("%w: request to %s dropped", ErrFault, target)
@@ -200,15 +207,8 @@ func (f *FaultTransport) TimeoutNow(id raft.ServerID, target raft.ServerAddress,
 // InstallSnapshot is never duplicated or dropped halfway (its data cannot
 // be replayed), only cut or delayed.
 func (f *FaultTransport) InstallSnapshot(id raft.ServerID, target raft.ServerAddress, args *raft.InstallSnapshotRequest, resp *raft.InstallSnapshotResponse, data io.Reader) error {
-	fa := f.draw(target)
-	if fa.cut {
-		return fmt.Errorf("%w: link to %s cut", ErrFault, target)
-	}
-	if fa.delay > 0 {
-		time.Sleep(fa.delay)
-		if f.unreachable(target) {
-			return fmt.Errorf("%w: link to %s cut", ErrFault, target)
-		}
+	if err := f.reach(f.draw(target), target); err != nil {
+		return err
 	}
 	return f.Transport.InstallSnapshot(id, target, args, resp, data)
 }
@@ -252,14 +252,11 @@ func (failedFuture) Error() error { return fmt.Errorf("%w: pipelined response dr
 
 func (p *faultPipeline) AppendEntries(args *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) (raft.AppendFuture, error) {
 	fa := p.f.draw(p.target)
-	if fa.cut || fa.dropReq {
+	if fa.dropReq {
 		return nil, fmt.Errorf("%w: pipelined request dropped", ErrFault)
 	}
-	if fa.delay > 0 {
-		time.Sleep(fa.delay)
-		if p.f.unreachable(p.target) {
-			return nil, fmt.Errorf("%w: pipelined request dropped", ErrFault)
-		}
+	if err := p.f.reach(fa, p.target); err != nil {
+		return nil, err
 	}
 	return p.AppendPipeline.AppendEntries(args, resp)
 }
