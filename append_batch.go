@@ -25,11 +25,10 @@ func (r *Raft) canBatch(req *AppendEntriesRequest) bool {
 	return req.Entries[0].Index == lastIndex+1
 }
 
-// batchedRequest is one request of a batch and its answer.
+// batchedRequest is one request of a batch.
 type batchedRequest struct {
-	rpc  RPC
-	req  *AppendEntriesRequest
-	resp *AppendEntriesResponse
+	rpc RPC
+	req *AppendEntriesRequest
 }
 
 // appendBatch writes the entries of req and of the queued requests that
@@ -38,7 +37,9 @@ type batchedRequest struct {
 // next, before anything else, to keep requests in order.
 func (r *Raft) appendBatch(rpc RPC, req *AppendEntriesRequest) (next *RPC) {
 	batch := []batchedRequest{{rpc: rpc, req: req}}
-	entries := append([]*Log(nil), req.Entries...)
+	// Capped, so that appending a second request's entries copies rather
+	// than writing into the first request's array; alone, it is not copied.
+	entries := req.Entries[:len(req.Entries):len(req.Entries)]
 	for len(batch) < maxBatchedRequests {
 		var queued RPC
 		select {
@@ -66,19 +67,18 @@ func (r *Raft) appendBatch(rpc RPC, req *AppendEntriesRequest) (next *RPC) {
 	if err != nil {
 		r.logger.Error("failed to append entries", "error", err, "requests", len(batch))
 	}
-	for i := range batch {
-		b := &batch[i]
-		b.resp = &AppendEntriesResponse{
+	for _, b := range batch {
+		resp := &AppendEntriesResponse{
 			RPCHeader: r.header(),
 			Term:      b.req.Term,
 			LastLog:   r.getLastIndex(),
 		}
 		if err == nil {
 			r.commitVerified(b.req)
-			b.resp.Success = true
-			b.resp.LastLog = b.req.Entries[len(b.req.Entries)-1].Index
+			resp.Success = true
+			resp.LastLog = b.req.Entries[len(b.req.Entries)-1].Index
 		}
-		b.rpc.Respond(b.resp, nil)
+		b.rpc.Respond(resp, nil)
 	}
 	return next
 }
