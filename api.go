@@ -190,13 +190,9 @@ func (r *Raft) recoverState() error {
 			return err
 		}
 	}
-	first, err := r.logs.FirstIndex()
+	first, last, err := logBounds(r.logs)
 	if err != nil {
-		return fmt.Errorf("%w: reading first index: %v", ErrStorage, err)
-	}
-	last, err := r.logs.LastIndex()
-	if err != nil {
-		return fmt.Errorf("%w: reading last index: %v", ErrStorage, err)
+		return err
 	}
 	var lastTerm uint64
 	if last > 0 {

@@ -88,6 +88,18 @@ type LogStore interface {
 	DeleteRange(min, max uint64) error
 }
 
+// logBounds returns the first and last index logs holds (0, 0 when empty),
+// or an error wrapping ErrStorage.
+func logBounds(logs LogStore) (first, last uint64, err error) {
+	if first, err = logs.FirstIndex(); err != nil {
+		return 0, 0, fmt.Errorf("%w: reading first index: %v", ErrStorage, err)
+	}
+	if last, err = logs.LastIndex(); err != nil {
+		return 0, 0, fmt.Errorf("%w: reading last index: %v", ErrStorage, err)
+	}
+	return first, last, nil
+}
+
 // getLogTerm returns the term of the entry at index, treating index 0 as
 // term 0.
 func getLogTerm(store LogStore, index uint64) (uint64, error) {

@@ -27,13 +27,9 @@ func storedConfiguration(logs LogStore, snaps SnapshotStore) (configEntry, [2]ui
 		latest = configEntry{index: metas[0].ConfigurationIndex, config: metas[0].Configuration.Clone()}
 		last = [2]uint64{metas[0].Index, metas[0].Term}
 	}
-	first, err := logs.FirstIndex()
+	first, lastIndex, err := logBounds(logs)
 	if err != nil {
-		return latest, last, fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	lastIndex, err := logs.LastIndex()
-	if err != nil {
-		return latest, last, fmt.Errorf("%w: %v", ErrStorage, err)
+		return latest, last, err
 	}
 	for i := max(first, 1); lastIndex > 0 && i <= lastIndex; i++ {
 		var l Log

@@ -175,11 +175,7 @@ func (r *Raft) alignLogWithSnapshot(index, term uint64) error {
 			return err
 		}
 	}
-	first, err := r.logs.FirstIndex()
-	if err != nil {
-		return err
-	}
-	last, err := r.logs.LastIndex()
+	first, last, err := logBounds(r.logs)
 	if err != nil {
 		return err
 	}

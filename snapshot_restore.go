@@ -60,13 +60,9 @@ func (r *Raft) restoreNewestSnapshot() (*SnapshotMeta, error) {
 // different term there. Such entries may be a stale suffix that must never
 // be sent to a follower.
 func (r *Raft) discardLogDisagreeingWith(meta *SnapshotMeta) error {
-	first, err := r.logs.FirstIndex()
+	first, last, err := logBounds(r.logs)
 	if err != nil {
-		return fmt.Errorf("%w: reading first index: %v", ErrStorage, err)
-	}
-	last, err := r.logs.LastIndex()
-	if err != nil {
-		return fmt.Errorf("%w: reading last index: %v", ErrStorage, err)
+		return err
 	}
 	if last == 0 || first > meta.Index {
 		// Empty, or starting after the snapshot: nothing to compare, and

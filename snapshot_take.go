@@ -132,11 +132,7 @@ func (r *Raft) takeSnapshot() (string, error) {
 // before its own write of them finished, and deleting them first would let
 // that write resurrect them.
 func (r *Raft) compactLog(snapIndex uint64) error {
-	first, err := r.logs.FirstIndex()
-	if err != nil {
-		return err
-	}
-	last, err := r.logs.LastIndex()
+	first, last, err := logBounds(r.logs)
 	if err != nil {
 		return err
 	}
