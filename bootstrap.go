@@ -36,13 +36,7 @@ func HasExistingState(logs LogStore, stable StableStore, snaps SnapshotStore) (b
 // wrapping ErrInvalidConfiguration for a bad configuration.
 func BootstrapCluster(conf *Config, logs LogStore, stable StableStore, snaps SnapshotStore,
 	trans Transport, configuration Configuration) error {
-	if err := ValidateConfig(conf); err != nil {
-		return err
-	}
-	if err := ValidateConfiguration(configuration); err != nil {
-		return err
-	}
-	has, err := HasExistingState(logs, stable, snaps)
+	has, err := validateForStart(conf, configuration, logs, stable, snaps)
 	if err != nil {
 		return err
 	}
@@ -50,6 +44,18 @@ func BootstrapCluster(conf *Config, logs LogStore, stable StableStore, snaps Sna
 		return ErrCantBootstrap
 	}
 	return writeBootstrap(logs, stable, configuration)
+}
+
+// validateForStart checks what BootstrapCluster and RecoverCluster are
+// given, and reports whether the stores already hold state.
+func validateForStart(conf *Config, configuration Configuration, logs LogStore, stable StableStore, snaps SnapshotStore) (bool, error) {
+	if err := ValidateConfig(conf); err != nil {
+		return false, err
+	}
+	if err := ValidateConfiguration(configuration); err != nil {
+		return false, err
+	}
+	return HasExistingState(logs, stable, snaps)
 }
 
 // writeBootstrap stores term 1 and the configuration as entry 1.

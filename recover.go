@@ -62,13 +62,7 @@ func storedConfiguration(logs LogStore, snaps SnapshotStore) (configEntry, [2]ui
 // to recover or the configuration is invalid.
 func RecoverCluster(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps SnapshotStore,
 	trans Transport, configuration Configuration) error {
-	if err := ValidateConfig(conf); err != nil {
-		return err
-	}
-	if err := ValidateConfiguration(configuration); err != nil {
-		return err
-	}
-	has, err := HasExistingState(logs, stable, snaps)
+	has, err := validateForStart(conf, configuration, logs, stable, snaps)
 	if err != nil {
 		return err
 	}
