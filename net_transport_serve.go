@@ -281,6 +281,9 @@ func (s *servedConn) serveOne() error {
 			return fmt.Errorf("%w: snapshot installed", errConnDone)
 		}
 	}
+	// The array is kept for the next batch, but not the requests: a
+	// connection idle for minutes should not pin their entries.
+	clear(batch)
 	return readErr
 }
 
