@@ -310,7 +310,7 @@ func (r *Raft) propose(ctx context.Context, t LogType, log Log) ApplyFuture {
 }
 
 // handOver sends f on ch unless ctx ends or the node shuts down first.
-func handOver[T any](ctx context.Context, ch chan<- T, f T, shutdown <-chan struct{}) error {
+func handOver[T interface{ respond(error) }](ctx context.Context, ch chan<- T, f T, shutdown <-chan struct{}) error {
 	select {
 	case <-shutdown:
 		return ErrRaftShutdown
@@ -318,6 +318,16 @@ func handOver[T any](ctx context.Context, ch chan<- T, f T, shutdown <-chan stru
 	}
 	select {
 	case ch <- f:
+		if cap(ch) > 0 {
+			// A buffered channel accepts f even when the run goroutine
+			// will never read it again. Shutdown fails what was queued
+			// before it drained the channel; what came later fails here.
+			select {
+			case <-shutdown:
+				f.respond(ErrRaftShutdown)
+			default:
+			}
+		}
 		return nil
 	case <-shutdown:
 		return ErrRaftShutdown
@@ -388,12 +398,26 @@ func (r *Raft) Shutdown() Future {
 		close(r.shutdownCh)
 	})
 	r.goroutines.Wait()
+	r.failQueuedApplies()
 	r.setRole(Shutdown)
 	if c, ok := r.trans.(WithClose); ok {
 		_ = c.Close()
 	}
 	f.respond(nil)
 	return f
+}
+
+// failQueuedApplies fails the Apply calls left in a buffered apply channel
+// (Config.BatchApplyCh) once the run goroutine has stopped reading it.
+func (r *Raft) failQueuedApplies() {
+	for {
+		select {
+		case f := <-r.applyCh:
+			f.respond(ErrRaftShutdown)
+		default:
+			return
+		}
+	}
 }
 
 // shutdownFuture completes when the node has stopped.

@@ -28,14 +28,25 @@ type applyQueue struct {
 	tasks   []applyTask
 	pending uint64
 	signal  chan struct{}
+	// closed is set when the FSM goroutine stops; later tasks fail at once.
+	closed bool
 }
 
 func newApplyQueue() *applyQueue {
 	return &applyQueue{signal: make(chan struct{}, 1)}
 }
 
+// push queues t for the FSM goroutine. Once that goroutine has stopped, t
+// fails at once instead: the run goroutine can commit entries in the moment
+// between the FSM goroutine's exit and its own, and their futures must
+// still complete.
 func (q *applyQueue) push(t applyTask) {
 	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		failTasks([]applyTask{t})
+		return
+	}
 	q.tasks = append(q.tasks, t)
 	if t.first > 0 && t.last >= t.first {
 		q.pending += t.last - t.first + 1
@@ -50,6 +61,16 @@ func (q *applyQueue) push(t applyTask) {
 func (q *applyQueue) takeAll() []applyTask {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	t := q.tasks
+	q.tasks = nil
+	return t
+}
+
+// close stops the queue and returns the tasks never taken.
+func (q *applyQueue) close() []applyTask {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
 	t := q.tasks
 	q.tasks = nil
 	return t
@@ -93,7 +114,7 @@ func (r *Raft) runFSM() {
 		select {
 		case <-r.fsmQueue.signal:
 		case <-r.shutdownCh:
-			r.failQueued(nil)
+			failTasks(r.fsmQueue.close())
 			r.applyWaiters.close()
 			return
 		}
@@ -108,7 +129,7 @@ func (r *Raft) runFSM() {
 				continue
 			}
 			if !r.applyRange(t, batching) {
-				r.failQueued(tasks[i+1:])
+				failTasks(append(tasks[i+1:], r.fsmQueue.close()...))
 				r.applyWaiters.close()
 				return
 			}
@@ -116,10 +137,10 @@ func (r *Raft) runFSM() {
 	}
 }
 
-// failQueued fails the futures of tasks that will never be applied because
-// the node is shutting down.
-func (r *Raft) failQueued(tasks []applyTask) {
-	for _, t := range append(tasks, r.fsmQueue.takeAll()...) {
+// failTasks fails the futures and requests of tasks that will never run
+// because the node is shutting down.
+func failTasks(tasks []applyTask) {
+	for _, t := range tasks {
 		for _, f := range t.futures {
 			f.respond(ErrRaftShutdown)
 		}
