@@ -147,7 +147,7 @@ func (s *Store) appendBatch(logs []*raft.Log, buf []byte, rel []int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, l := range logs {
-		active.offsets = append(active.offsets, active.size+rel[i])
+		active.offsets.add(active.size + rel[i])
 		s.cache.put(l.Index, buf[rel[i]+headerSize:rel[i+1]])
 	}
 	active.alloc = max(active.alloc, active.size+int64(len(out)))

@@ -97,8 +97,8 @@ func (s *Store) deleteSuffix(from uint64) error {
 		dead = append(dead, s.segs[k+1:]...)
 		s.segs = s.segs[:k+1]
 		keep := from - sg.first
-		sg.size = sg.offsets[keep]
-		sg.offsets = sg.offsets[:keep]
+		sg.size = sg.offsets.at(int(keep))
+		sg.offsets.truncate(int(keep))
 	}
 	s.last = from - 1
 	s.cache.dropFrom(from)

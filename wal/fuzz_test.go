@@ -105,7 +105,7 @@ func FuzzScanSegment(f *testing.F) {
 			t.Fatalf("scan took non-zero bytes after %d for preallocated space", res.end)
 		}
 		sg := &segment{first: 1, offsets: res.offsets, size: res.end}
-		for i := range res.offsets {
+		for i := range res.offsets.len() {
 			off, n := sg.span(1 + uint64(i))
 			rec := data[off : off+n]
 			h, ok := parseHeader(rec)

@@ -111,8 +111,8 @@ func (s *Store) finishTruncation(lastKeep uint64) error {
 		sg := s.segs[n-1]
 		if sg.last() > lastKeep {
 			keep := lastKeep + 1 - sg.first
-			sg.size = sg.offsets[keep]
-			sg.offsets = sg.offsets[:keep]
+			sg.size = sg.offsets.at(int(keep))
+			sg.offsets.truncate(int(keep))
 			if err := s.truncateSegment(sg); err != nil {
 				return err
 			}
@@ -128,7 +128,7 @@ func (s *Store) finishTruncation(lastKeep uint64) error {
 func (s *Store) settleBounds() error {
 	for i := 1; i < len(s.segs); i++ {
 		prev, sg := s.segs[i-1], s.segs[i]
-		if len(prev.offsets) == 0 {
+		if prev.offsets.len() == 0 {
 			return corruptf(prev.path, 0, "empty segment followed by %s", sg.path)
 		}
 		if sg.first != prev.last()+1 {
@@ -147,7 +147,7 @@ func (s *Store) settleBounds() error {
 	if s.meta.first != 0 && s.segs[0].first > s.meta.first {
 		return corruptf(s.segs[0].path, 0, "log should start at index %d but the first segment starts at %d", s.meta.first, s.segs[0].first)
 	}
-	if last := s.segs[n-1]; len(last.offsets) == 0 {
+	if last := s.segs[n-1]; last.offsets.len() == 0 {
 		s.segs = s.segs[:n-1]
 		if err := s.removeSegments([]*segment{last}); err != nil {
 			return err

@@ -87,7 +87,7 @@ func TestFlippedBitInEarlierRecordIsReported(t *testing.T) {
 	dir := buildLog(t, 24, 1000)
 	s := openStore(t, dir, testOptions())
 	lastSeg := s.segs[len(s.segs)-1]
-	if len(s.segs) < 2 || len(lastSeg.offsets) < 2 {
+	if len(s.segs) < 2 || lastSeg.offsets.len() < 2 {
 		t.Fatalf("fixture: want 2+ segments and 2+ entries in the last")
 	}
 	// The final entry of a segment that is not the last, and an entry in

@@ -9,7 +9,7 @@ import (
 
 // scanResult is what reading a segment file from start to end found.
 type scanResult struct {
-	offsets []int64
+	offsets offsetIndex
 	// end is the end of the last good record.
 	end int64
 	// zeroTail says the file continues past end with zeros only: space
@@ -104,11 +104,11 @@ func scanSegment(r io.ReaderAt, size int64, path string, first uint64, last bool
 		if checksum(body) != h.bodyCRC {
 			return endsHere("record checksum mismatch")
 		}
-		want := first + uint64(len(res.offsets))
+		want := first + uint64(res.offsets.len())
 		if err := checkBody(body, want); err != nil {
 			return res, corruptf(path, off, "%v", err)
 		}
-		res.offsets = append(res.offsets, off)
+		res.offsets.add(off)
 		off += headerSize + int64(h.bodyLen)
 	}
 	res.end = off

@@ -18,8 +18,9 @@ type segment struct {
 	first uint64
 	path  string
 	f     *os.File
-	// offsets[i] is the file offset of the record of index first+i.
-	offsets []int64
+	// offsets holds, at position i, the file offset of the record of index
+	// first+i.
+	offsets offsetIndex
 	// size is the end of the last complete record, where the next write
 	// goes.
 	size int64
@@ -47,15 +48,15 @@ func parseSegmentName(name string) (uint64, bool) {
 
 // last returns the index of the segment's last record, or first-1 when it
 // holds none.
-func (sg *segment) last() uint64 { return sg.first + uint64(len(sg.offsets)) - 1 }
+func (sg *segment) last() uint64 { return sg.first + uint64(sg.offsets.len()) - 1 }
 
 // span returns where the record of index i lies; i must be in the segment.
 func (sg *segment) span(i uint64) (off, n int64) {
-	k := i - sg.first
-	off = sg.offsets[k]
+	k := int(i - sg.first)
+	off = sg.offsets.at(k)
 	end := sg.size
-	if k+1 < uint64(len(sg.offsets)) {
-		end = sg.offsets[k+1]
+	if k+1 < sg.offsets.len() {
+		end = sg.offsets.at(k + 1)
 	}
 	return off, end - off
 }

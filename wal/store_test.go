@@ -126,10 +126,10 @@ func TestSegmentsRollAndAreNamedByFirstIndex(t *testing.T) {
 		t.Fatalf("%d segment files for ~25 KiB in 1 KiB segments", len(files))
 	}
 	for _, sg := range s.segs {
-		if filepath.Base(sg.path) != segmentName(sg.first) || len(sg.offsets) == 0 {
-			t.Fatalf("segment %s holds %d entries from %d", sg.path, len(sg.offsets), sg.first)
+		if filepath.Base(sg.path) != segmentName(sg.first) || sg.offsets.len() == 0 {
+			t.Fatalf("segment %s holds %d entries from %d", sg.path, sg.offsets.len(), sg.first)
 		}
-		if sg.size > opts.SegmentSize && len(sg.offsets) > 4 {
+		if sg.size > opts.SegmentSize && sg.offsets.len() > 4 {
 			t.Fatalf("segment %s grew to %d bytes, over the size and more than a batch", sg.path, sg.size)
 		}
 	}
