@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -32,8 +33,10 @@ func TestQuorumMatchIndexAgainstNaive(t *testing.T) {
 		for j := range matches {
 			matches[j] = uint64(rng.IntN(20))
 		}
-		if got, want := quorumMatchIndex(matches), naiveQuorumMatch(matches); got != want {
-			t.Fatalf("seed %d case %d: quorumMatchIndex(%v) = %d, want %d", seed, i, matches, got, want)
+		in := fmt.Sprint(matches)
+		want := naiveQuorumMatch(matches)
+		if got := quorumMatchIndex(matches); got != want {
+			t.Fatalf("seed %d case %d: quorumMatchIndex(%s) = %d, want %d", seed, i, in, got, want)
 		}
 	}
 }
@@ -103,5 +106,34 @@ func TestCommitmentIgnoresNonVotersAndRegressions(t *testing.T) {
 	c.match("b", 20)
 	if got := c.getCommitIndex(); got != 50 {
 		t.Fatalf("regressing match moved commit to %d", got)
+	}
+}
+
+// TestCommitmentMatchDoesNotAllocate: match runs for every acknowledgement
+// from every follower, so recomputing the commit index must not allocate.
+func TestCommitmentMatchDoesNotAllocate(t *testing.T) {
+	var servers []Server
+	for i := range 5 {
+		id := ServerID(fmt.Sprintf("s%d", i))
+		servers = append(servers, Server{ID: id, Address: ServerAddress(id), Suffrage: Voter})
+	}
+	commitCh := make(chan struct{}, 1)
+	c := newCommitment(commitCh, Configuration{Servers: servers}, 1)
+	index := uint64(0)
+	allocs := testing.AllocsPerRun(1000, func() {
+		index++
+		for _, s := range servers {
+			c.match(s.ID, index)
+		}
+		select {
+		case <-commitCh:
+		default:
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("match allocated %.1f times per round of acknowledgements", allocs)
+	}
+	if got := c.getCommitIndex(); got != index {
+		t.Fatalf("commit index %d, want %d", got, index)
 	}
 }
