@@ -88,11 +88,11 @@ func (r *Raft) acceptLeader(term uint64, h RPCHeader, legacyLeader []byte) bool 
 		}
 	}
 	now := time.Now()
-	leaderAddr := r.trans.DecodePeer(legacyLeader)
+	peer := legacyLeader
 	if len(h.Addr) > 0 {
-		leaderAddr = r.trans.DecodePeer(h.Addr)
+		peer = h.Addr
 	}
-	r.setLeader(leaderAddr, ServerID(h.ID))
+	r.noteLeader(peer, h.ID)
 	r.lastLeaderContact.Store(now.UnixNano())
 	r.touchElection(now)
 	return true

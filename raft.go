@@ -1,6 +1,7 @@
 package raft
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -109,19 +110,44 @@ func (r *Raft) drainRPCs() {
 
 // setLeader publishes the leader's identity.
 func (r *Raft) setLeader(addr ServerAddress, id ServerID) {
-	old := r.leaderInfo.Load()
-	if old != nil && old.addr == addr && old.id == id {
+	if addr == "" && id == "" {
+		r.storeLeader(nil)
 		return
 	}
-	if addr == "" && id == "" {
-		if old == nil {
-			return
+	r.storeLeader(&leaderID{addr: addr, id: id})
+}
+
+// storeLeader publishes l (nil for no leader) and tells observers when the
+// leader changed.
+func (r *Raft) storeLeader(l *leaderID) {
+	old := r.leaderInfo.Load()
+	if old == nil && l == nil {
+		return
+	}
+	if old != nil && l != nil && old.addr == l.addr && old.id == l.id {
+		// The same leader: only learning its encoding is worth a store.
+		if l.peer != nil && old.peer == nil {
+			r.leaderInfo.Store(l)
 		}
-		r.leaderInfo.Store(nil)
-	} else {
-		r.leaderInfo.Store(&leaderID{addr: addr, id: id})
+		return
+	}
+	r.leaderInfo.Store(l)
+	var addr ServerAddress
+	var id ServerID
+	if l != nil {
+		addr, id = l.addr, l.id
 	}
 	r.observe(LeaderObservation{LeaderAddr: addr, LeaderID: id, Term: r.getCurrentTerm()})
+}
+
+// noteLeader records the sender of an accepted request as the leader. The
+// sender is the same on almost every request, so the address is decoded
+// (and the ID converted) only when it changes.
+func (r *Raft) noteLeader(peer, id []byte) {
+	if old := r.leaderInfo.Load(); old != nil && old.peer != nil && bytes.Equal(old.peer, peer) && string(old.id) == string(id) {
+		return
+	}
+	r.storeLeader(&leaderID{addr: r.trans.DecodePeer(peer), id: ServerID(id), peer: bytes.Clone(peer)})
 }
 
 // setCurrentTerm persists a new term, forgetting any vote. It must succeed
