@@ -51,7 +51,10 @@ func (r *Raft) appendBatch(rpc RPC, req *AppendEntriesRequest) (next *RPC) {
 		}
 		more, ok := queued.Command.(*AppendEntriesRequest)
 		if !ok || !continues(req, entries[len(entries)-1], more) {
-			next = &queued
+			// A copy, so that only this rare path puts a request on the
+			// heap.
+			held := queued
+			next = &held
 			break
 		}
 		// Same term and leader: this only records the contact.

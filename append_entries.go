@@ -10,7 +10,7 @@ import (
 // a request it took from the queue while batching, to be handled next.
 func (r *Raft) appendEntries(rpc RPC, req *AppendEntriesRequest) (next *RPC) {
 	defer r.metrics.MeasureSince([]string{"raft", "rpc", "appendEntries"}, time.Now())
-	resp := &AppendEntriesResponse{
+	resp := AppendEntriesResponse{
 		RPCHeader: r.header(),
 		Term:      r.getCurrentTerm(),
 		LastLog:   r.getLastIndex(),
@@ -18,7 +18,10 @@ func (r *Raft) appendEntries(rpc RPC, req *AppendEntriesRequest) (next *RPC) {
 	batched := false
 	defer func() {
 		if !batched {
-			rpc.Respond(resp, nil)
+			// A batch answers its requests itself; only this path needs
+			// the answer on the heap.
+			out := resp
+			rpc.Respond(&out, nil)
 		}
 	}()
 
