@@ -80,7 +80,16 @@ type Raft struct {
 
 	shutdownCh   chan struct{}
 	shutdownOnce sync.Once
-	goroutines   sync.WaitGroup
+	// proposeGate and proposeClosed close the buffered apply channel
+	// (Config.BatchApplyCh) for good at shutdown. A send racing shutdown
+	// may still land in the buffer; Shutdown takes the gate after closing
+	// shutdownCh, so every send either completes before it drains the
+	// buffer or sees proposeClosed. Nothing but the reader of the channel
+	// ever answers a future that was sent, so a future whose entry the
+	// FSM applied cannot be answered with ErrRaftShutdown instead.
+	proposeGate   sync.RWMutex
+	proposeClosed bool
+	goroutines    sync.WaitGroup
 }
 
 // leaderID names the leader as this node last knew it.
@@ -308,14 +317,25 @@ func (r *Raft) propose(ctx context.Context, t LogType, log Log) ApplyFuture {
 	}
 	f := &logFuture{log: Log{Type: t, Data: log.Data, Extensions: log.Extensions}}
 	f.init()
+	if cap(r.applyCh) > 0 {
+		// A buffered channel takes f even when the run goroutine will
+		// never read it again; see proposeGate.
+		r.proposeGate.RLock()
+		defer r.proposeGate.RUnlock()
+		if r.proposeClosed {
+			return errorFuture{ErrRaftShutdown}
+		}
+	}
 	if err := handOver(ctx, r.applyCh, f, r.shutdownCh); err != nil {
 		return errorFuture{err}
 	}
 	return f
 }
 
-// handOver sends f on ch unless ctx ends or the node shuts down first.
-func handOver[T interface{ respond(error) }](ctx context.Context, ch chan<- T, f T, shutdown <-chan struct{}) error {
+// handOver sends f on ch unless ctx ends or the node shuts down first. Once
+// sent, f belongs to whoever reads ch; see proposeGate for the one buffered
+// channel.
+func handOver[T any](ctx context.Context, ch chan<- T, f T, shutdown <-chan struct{}) error {
 	select {
 	case <-shutdown:
 		return ErrRaftShutdown
@@ -323,16 +343,6 @@ func handOver[T interface{ respond(error) }](ctx context.Context, ch chan<- T, f
 	}
 	select {
 	case ch <- f:
-		if cap(ch) > 0 {
-			// A buffered channel accepts f even when the run goroutine
-			// will never read it again. Shutdown fails what was queued
-			// before it drained the channel; what came later fails here.
-			select {
-			case <-shutdown:
-				f.respond(ErrRaftShutdown)
-			default:
-			}
-		}
 		return nil
 	case <-shutdown:
 		return ErrRaftShutdown
@@ -402,6 +412,9 @@ func (r *Raft) Shutdown() Future {
 	r.shutdownOnce.Do(func() {
 		close(r.shutdownCh)
 	})
+	r.proposeGate.Lock()
+	r.proposeClosed = true
+	r.proposeGate.Unlock()
 	r.goroutines.Wait()
 	r.failQueuedApplies()
 	r.setRole(Shutdown)

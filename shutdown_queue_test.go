@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -27,7 +28,8 @@ func TestApplyQueueFailsTasksPushedAfterClose(t *testing.T) {
 	q.push(applyTask{first: 2, last: 2, futures: []*logFuture{after}})
 	snap := &fsmSnapshotRequest{reply: make(chan fsmSnapshotResult, 1)}
 	q.push(applyTask{snapshot: snap})
-	restore := &fsmRestoreRequest{reply: make(chan error, 1)}
+	source := &closeRecorder{}
+	restore := &fsmRestoreRequest{source: source, reply: make(chan error, 1)}
 	q.push(applyTask{restore: restore})
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -51,10 +53,23 @@ func TestApplyQueueFailsTasksPushedAfterClose(t *testing.T) {
 	default:
 		t.Fatal("restore request pushed after close got no answer")
 	}
+	// The FSM closes a restore's reader; a restore that never reaches it
+	// must not leak the snapshot file.
+	if !source.closed {
+		t.Fatal("the failed restore's snapshot reader was not closed")
+	}
 	if got := q.takeAll(); len(got) != 0 {
 		t.Fatalf("closed queue kept %d tasks", len(got))
 	}
 }
+
+// closeRecorder is a snapshot reader that records being closed.
+type closeRecorder struct {
+	closed bool
+}
+
+func (c *closeRecorder) Read([]byte) (int, error) { return 0, io.EOF }
+func (c *closeRecorder) Close() error             { c.closed = true; return nil }
 
 // TestShutdownFailsAppliesLeftInBatchApplyCh: with BatchApplyCh, Apply
 // can return a future that sits in the channel's buffer because the leader
@@ -115,12 +130,14 @@ func TestShutdownFailsAppliesLeftInBatchApplyCh(t *testing.T) {
 
 // TestShutdownRacingBatchedApplies: Apply calls racing Shutdown on a
 // buffered apply channel either fail at once or return a future that
-// completes.
+// completes, and the answer is true of this node's FSM: success means it
+// applied the command, ErrRaftShutdown that it did not.
 func TestShutdownRacingBatchedApplies(t *testing.T) {
 	c := newCluster(t, 3, withConfig(func(_ int, conf *Config) {
 		conf.BatchApplyCh = true
 	}))
-	r := c.nodes[c.waitLeader()]
+	l := c.waitLeader()
+	r := c.nodes[l]
 	const writers = 8
 	futures := make([][]ApplyFuture, writers)
 	var wg sync.WaitGroup
@@ -140,17 +157,54 @@ func TestShutdownRacingBatchedApplies(t *testing.T) {
 	waitFor(t, 10*time.Second, "some writes applied", func() bool { return r.AppliedIndex() > 200 })
 	c.shutdown()
 	wg.Wait()
+	applied := make(map[string]bool)
+	for _, cmd := range c.fsms[l].applied() {
+		applied[string(cmd)] = true
+	}
 	for w := range futures {
 		for i, f := range futures[w] {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			err := f.ErrorContext(ctx)
 			cancel()
-			if errors.Is(err, context.DeadlineExceeded) {
+			cmd := fmt.Sprintf("w%d-%d", w, i)
+			switch {
+			case errors.Is(err, context.DeadlineExceeded):
 				t.Fatalf("writer %d future %d of %d never completed after Shutdown", w, i, len(futures[w]))
-			}
-			if err != nil && !errors.Is(err, ErrRaftShutdown) && !errors.Is(err, ErrLeadershipLost) && !errors.Is(err, ErrNotLeader) {
+			case err == nil && !applied[cmd]:
+				t.Fatalf("%s succeeded but the leader's FSM never applied it", cmd)
+			case errors.Is(err, ErrRaftShutdown) && applied[cmd]:
+				t.Fatalf("%s failed with ErrRaftShutdown but the leader's FSM applied it", cmd)
+			case err != nil && !errors.Is(err, ErrRaftShutdown) && !errors.Is(err, ErrLeadershipLost) && !errors.Is(err, ErrNotLeader):
 				t.Fatalf("writer %d future %d: %v", w, i, err)
 			}
 		}
+	}
+}
+
+// TestShutdownFailsReadInHeartbeatRound: a read waiting on a heartbeat
+// round that no follower can answer fails with ErrRaftShutdown when the
+// node shuts down, like every other future pending at shutdown.
+func TestShutdownFailsReadInHeartbeatRound(t *testing.T) {
+	c := newCluster(t, 3, withConfig(func(_ int, conf *Config) {
+		// Long enough that neither the round's own limit (an election
+		// timeout) nor the lease check ends the term before the test
+		// shuts the node down.
+		conf.HeartbeatTimeout = 500 * time.Millisecond
+		conf.LeaderLeaseTimeout = 500 * time.Millisecond
+		conf.ElectionTimeout = 5 * time.Second
+	}))
+	l := c.waitLeader()
+	c.apply([]byte("x"))
+	r := c.nodes[l]
+	c.disconnect(l)
+	before := r.readRounds.Load()
+	read := r.ReadIndex(0)
+	waitFor(t, 5*time.Second, "the read's heartbeat round to start", func() bool { return r.readRounds.Load() > before })
+	_ = r.Shutdown().Error()
+	c.down[l] = true
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := read.ErrorContext(ctx); !errors.Is(err, ErrRaftShutdown) {
+		t.Fatalf("read pending at shutdown: %v, want ErrRaftShutdown", err)
 	}
 }
