@@ -148,6 +148,9 @@ func failTasks(tasks []applyTask) {
 			t.snapshot.reply <- fsmSnapshotResult{err: ErrRaftShutdown}
 		}
 		if t.restore != nil {
+			// The FSM would have closed the reader (FSM.Restore's
+			// contract); nobody else will.
+			_ = t.restore.source.Close()
 			t.restore.reply <- ErrRaftShutdown
 		}
 	}
