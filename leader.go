@@ -199,12 +199,7 @@ func (r *Raft) leaveLeader() {
 	if err := r.reloadLastLog(); err != nil {
 		r.logger.Error("cannot read log after stepping down", "error", err)
 	}
-	err := ErrLeadershipLost
-	select {
-	case <-r.shutdownCh:
-		err = ErrRaftShutdown
-	default:
-	}
+	err := r.leadershipEndError()
 	for _, f := range ls.inflight {
 		f.respond(err)
 	}
@@ -235,6 +230,18 @@ func (r *Raft) leaveLeader() {
 	}
 	r.notifyLeadership(false)
 	r.logger.Debug("left leader state", "term", ls.term)
+}
+
+// leadershipEndError is what operations cut short by the end of a term
+// fail with: ErrRaftShutdown if the node is shutting down, which every
+// future pending at shutdown reports, and ErrLeadershipLost otherwise.
+func (r *Raft) leadershipEndError() error {
+	select {
+	case <-r.shutdownCh:
+		return ErrRaftShutdown
+	default:
+		return ErrLeadershipLost
+	}
 }
 
 // reloadLastLog reads the last entry back from the store.

@@ -152,13 +152,13 @@ func (r *Raft) startReadRound() {
 			err = fmt.Errorf("%w: leadership not confirmed within %v", ErrNotLeader, limit)
 			v.fail(err)
 		case <-done:
-			err = ErrLeadershipLost
+			err = r.leadershipEndError()
 		}
 		select {
 		case ls.roundDone <- readRoundResult{batch: batch, err: err}:
 		case <-done:
 			for _, f := range batch {
-				r.failRead(f, ErrLeadershipLost)
+				r.failRead(f, r.leadershipEndError())
 			}
 		}
 	}()
