@@ -55,8 +55,9 @@ func TestQuorumMatchIndexTable(t *testing.T) {
 		{[]uint64{0, 0, 0, 10, 10}, 0},
 	}
 	for _, c := range cases {
+		in := fmt.Sprint(c.in)
 		if got := quorumMatchIndex(c.in); got != c.want {
-			t.Errorf("quorumMatchIndex(%v) = %d, want %d", c.in, got, c.want)
+			t.Errorf("quorumMatchIndex(%s) = %d, want %d", in, got, c.want)
 		}
 	}
 }

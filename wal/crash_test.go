@@ -42,8 +42,6 @@ const (
 	seedEnv       = "WAL_CRASH_SEED_PARENT"
 )
 
-// crashOptions are the child's options: syncs on, the real write path, and
-// small segments so that rolls and whole-segment deletions are frequent.
 // killSelf ends this process at once, as a power cut would end it: no
 // deferred call, no Close. It does not return.
 func killSelf() {
@@ -55,6 +53,8 @@ func killSelf() {
 	select {}
 }
 
+// crashOptions are the child's options: syncs on, the real write path, and
+// small segments so that rolls and whole-segment deletions are frequent.
 func crashOptions() Options {
 	return Options{SegmentSize: 4096, CacheEntries: 16, Metrics: discardMetrics()}
 }

@@ -17,7 +17,9 @@ type offsetIndex struct {
 // len returns how many records the index holds.
 func (x *offsetIndex) len() int { return x.n }
 
-// at returns the offset of record k; k must be below len.
+// at returns the offset of record k. k must be below len: past it, within
+// the last block, it would return a stale slot rather than panic, so
+// callers check bounds first (span's callers check the log's bounds).
 func (x *offsetIndex) at(k int) int64 { return x.blocks[k/offsetBlock][k%offsetBlock] }
 
 // add appends the offset of the next record.
