@@ -415,12 +415,15 @@ func (r *Raft) Shutdown() Future {
 	r.proposeGate.Lock()
 	r.proposeClosed = true
 	r.proposeGate.Unlock()
-	r.goroutines.Wait()
-	r.failQueuedApplies()
-	r.setRole(Shutdown)
+	// The transport is closed before waiting: a call in flight to a peer
+	// that never answers (a frozen or cut-off server) would otherwise hold
+	// its goroutine, and this call, for the transport's whole timeout.
 	if c, ok := r.trans.(WithClose); ok {
 		_ = c.Close()
 	}
+	r.goroutines.Wait()
+	r.failQueuedApplies()
+	r.setRole(Shutdown)
 	f.respond(nil)
 	return f
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -207,4 +208,78 @@ func TestShutdownFailsReadInHeartbeatRound(t *testing.T) {
 	if err := read.ErrorContext(ctx); !errors.Is(err, ErrRaftShutdown) {
 		t.Fatalf("read pending at shutdown: %v, want ErrRaftShutdown", err)
 	}
+}
+
+// TestShutdownDoesNotWaitForSilentPeer: a leader replicating to a peer
+// that accepts connections but never answers shuts down without waiting
+// for the transport's timeout (an hour here) on the call in flight.
+func TestShutdownDoesNotWaitForSilentPeer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu       sync.Mutex
+		accepted []net.Conn
+		readers  sync.WaitGroup
+	)
+	acceptDone := make(chan struct{})
+	go func() {
+		defer close(acceptDone)
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			accepted = append(accepted, conn)
+			mu.Unlock()
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				_, _ = io.Copy(io.Discard, conn)
+			}()
+		}
+	}()
+	// The remaining servers elect a new leader, which also dials the
+	// silent peer, so its connections are closed here rather than waited
+	// on.
+	defer func() {
+		ln.Close()
+		<-acceptDone
+		mu.Lock()
+		for _, conn := range accepted {
+			conn.Close()
+		}
+		mu.Unlock()
+		readers.Wait()
+	}()
+	c := newCluster(t, 3, withTCPConfig(t, nil, func(cfg *NetworkTransportConfig) {
+		cfg.Timeout = time.Hour
+	}))
+	l := c.waitLeader()
+	r := c.nodes[l]
+	// Once an entry of the term commits, no configuration change is left
+	// in progress.
+	c.apply([]byte("x"))
+	if err := r.AddNonvoter("silent", ServerAddress(ln.Addr().String()), 0, 0).Error(); err != nil {
+		t.Fatal(err)
+	}
+	// The leader's replicator for the silent peer is now waiting on it.
+	waitFor(t, 10*time.Second, "the leader to dial the silent peer", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(accepted) > 0
+	})
+	done := make(chan struct{})
+	go func() {
+		_ = r.Shutdown().Error()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Shutdown still waiting on a peer that never answers")
+	}
+	c.down[l] = true
 }

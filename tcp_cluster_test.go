@@ -17,6 +17,12 @@ import (
 // withTCP makes the cluster talk over loopback TCP. wrap, if set, wraps
 // each node's stream layer (for fault injection).
 func withTCP(t testing.TB, wrap func(i int, s StreamLayer) StreamLayer) clusterOption {
+	return withTCPConfig(t, wrap, nil)
+}
+
+// withTCPConfig is withTCP with tune, if set, adjusting each node's
+// transport configuration.
+func withTCPConfig(t testing.TB, wrap func(i int, s StreamLayer) StreamLayer, tune func(*NetworkTransportConfig)) clusterOption {
 	return func(c *cluster) {
 		c.newTrans = func(i int) Transport {
 			bind := "127.0.0.1:0"
@@ -40,12 +46,16 @@ func withTCP(t testing.TB, wrap func(i int, s StreamLayer) StreamLayer) clusterO
 			if wrap != nil {
 				stream = wrap(i, stream)
 			}
-			return NewNetworkTransportWithConfig(&NetworkTransportConfig{
+			cfg := &NetworkTransportConfig{
 				Stream:  stream,
 				MaxPool: 3,
 				Timeout: 2 * time.Second,
 				Logger:  nodeLogger(fmt.Sprintf("net%d", i)),
-			})
+			}
+			if tune != nil {
+				tune(cfg)
+			}
+			return NewNetworkTransportWithConfig(cfg)
 		}
 	}
 }
