@@ -539,3 +539,48 @@ func TestObserversAndReload(t *testing.T) {
 		t.Fatalf("invalid reload accepted: %v", err)
 	}
 }
+
+// TestMembershipDemoteVoter: a demoted voter stays in the configuration as
+// a non-voter, keeps receiving the log, and no longer counts toward a
+// quorum: with it and one voter cut off, the last voter cannot commit.
+func TestMembershipDemoteVoter(t *testing.T) {
+	c := newCluster(t, 3)
+	l := c.waitLeader()
+	d := (l + 1) % 3
+	id := c.confs[d].LocalID
+	c.changeMembership("demote", func(r *Raft) IndexFuture { return r.DemoteVoter(id, 0, time.Second) })
+	future := c.nodes[l].GetConfiguration()
+	if err := future.Error(); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, s := range future.Configuration().Servers {
+		if s.ID == id {
+			found = true
+			if s.Suffrage != Nonvoter {
+				t.Fatalf("demoted server has suffrage %v", s.Suffrage)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("demoted server left the configuration")
+	}
+	writeN(t, c, "x", 50)
+	c.waitApplied(50, d)
+	c.checkSamePrefix()
+
+	// The two voters are the leader and one other; without that other,
+	// the demoted server's acknowledgements must not make a quorum.
+	l = c.waitLeader()
+	other := 3 - l - d
+	if other == d || other == l {
+		t.Fatalf("demoted server %d leads", d)
+	}
+	c.disconnect(other)
+	f := c.nodes[l].Apply([]byte("no quorum"), 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := f.ErrorContext(ctx); err == nil {
+		t.Fatal("a write committed with only the leader and a non-voter")
+	}
+}
