@@ -24,6 +24,7 @@ type Raft struct {
 	reloadMu   sync.Mutex
 	logger     hclog.Logger
 	metrics    *metrics.Metrics
+	keys       metricKeys
 	fsm        FSM
 	logs       LogStore
 	stable     StableStore
@@ -131,6 +132,7 @@ func NewRaft(conf *Config, fsm FSM, logs LogStore, stable StableStore, snaps Sna
 		conf:        *conf,
 		logger:      logger.With("id", string(conf.LocalID)),
 		metrics:     m,
+		keys:        newMetricKeys(),
 		fsm:         fsm,
 		logs:        logs,
 		stable:      stable,

@@ -132,23 +132,49 @@ func TestMetricsEmitted(t *testing.T) {
 	}
 	m.EnableHostname = false
 	c := newCluster(t, 3, withConfig(func(i int, conf *Config) { conf.Metrics = m }))
-	c.waitLeader()
-	c.apply([]byte("x"))
-	c.waitApplied(1)
-	seen := map[string]bool{}
-	for _, iv := range sink.Data() {
-		iv.RLock()
-		for k := range iv.Counters {
-			seen[k] = true
-		}
-		for k := range iv.Samples {
-			seen[k] = true
-		}
-		iv.RUnlock()
+	l := c.waitLeader()
+	writeN(t, c, "x", 50)
+	c.waitApplied(50)
+	// The names of the metrics emitted per request are built once and
+	// shared (metricKeys); the service prefix go-metrics adds must not
+	// leak into them, or names would grow a prefix at every call.
+	want := []string{
+		"test.raft.apply", "test.raft.commitTime", "test.raft.election.started", "test.raft.state.leader",
+		"test.raft.leader.storeLogs", "test.raft.leader.dispatchNumLogs", "test.raft.commitNumLogs",
+		"test.raft.fsm.applyBatch", "test.raft.fsm.applyBatchNum",
+		"test.raft.rpc.appendEntries", "test.raft.follower.storeLogs",
 	}
-	for _, want := range []string{"test.raft.apply", "test.raft.commitTime", "test.raft.election.started", "test.raft.state.leader", "test.raft.leader.storeLogs", "test.raft.fsm.applyBatch"} {
-		if !seen[want] {
-			t.Errorf("metric %q not emitted; have %v", want, seen)
+	for i, conf := range c.confs {
+		if i != l {
+			want = append(want, "test.raft.replication.heartbeat."+string(conf.LocalID),
+				"test.raft.replication.appendEntries.rpc."+string(conf.LocalID))
+		}
+	}
+	seen := map[string]bool{}
+	waitFor(t, 10*time.Second, "every per-request metric", func() bool {
+		for _, iv := range sink.Data() {
+			iv.RLock()
+			for k := range iv.Counters {
+				seen[k] = true
+			}
+			for k := range iv.Samples {
+				seen[k] = true
+			}
+			for k := range iv.Gauges {
+				seen[k] = true
+			}
+			iv.RUnlock()
+		}
+		for _, w := range want {
+			if !seen[w] {
+				return false
+			}
+		}
+		return true
+	})
+	for k := range seen {
+		if strings.Contains(k, "test.test.") {
+			t.Errorf("metric %q carries the service prefix twice", k)
 		}
 	}
 }

@@ -9,7 +9,7 @@ import (
 // candidate that learns of a leader in its term or a newer one). It returns
 // a request it took from the queue while batching, to be handled next.
 func (r *Raft) appendEntries(rpc RPC, req *AppendEntriesRequest) (next *RPC) {
-	defer r.metrics.MeasureSince([]string{"raft", "rpc", "appendEntries"}, time.Now())
+	defer r.metrics.MeasureSince(r.keys.rpcAppendEntries, time.Now())
 	resp := AppendEntriesResponse{
 		RPCHeader: r.header(),
 		Term:      r.getCurrentTerm(),
@@ -218,7 +218,7 @@ func (r *Raft) storeEntries(entries []*Log) error {
 	if err := r.logs.StoreLogs(fresh); err != nil {
 		return err
 	}
-	r.metrics.MeasureSince([]string{"raft", "follower", "storeLogs"}, start)
+	r.metrics.MeasureSince(r.keys.followerStoreLogs, start)
 	for _, e := range fresh {
 		if e.Type == LogConfiguration {
 			c, err := DecodeConfiguration(e.Data)

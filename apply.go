@@ -282,15 +282,15 @@ func (r *Raft) applyBatch(entries []*Log, owners []*logFuture, batching bool) {
 				}
 			}
 		}
-		r.metrics.MeasureSince([]string{"raft", "fsm", "applyBatch"}, start)
-		r.metrics.AddSample([]string{"raft", "fsm", "applyBatchNum"}, float32(len(cmds)))
+		r.metrics.MeasureSince(r.keys.fsmApplyBatch, start)
+		r.metrics.AddSample(r.keys.fsmApplyBatchNum, float32(len(cmds)))
 	}
 	if n := len(entries); n > 0 {
 		r.fsmState.appliedTerm = entries[n-1].Term
 	}
 	for _, f := range owners {
 		if f != nil {
-			r.metrics.MeasureSince([]string{"raft", "commitTime"}, f.dispatch)
+			r.metrics.MeasureSince(r.keys.commitTime, f.dispatch)
 			f.respond(nil)
 		}
 	}

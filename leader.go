@@ -292,8 +292,8 @@ func (r *Raft) dispatchLogs(batch []*logFuture) {
 	for _, rp := range ls.replicators {
 		rp.notify()
 	}
-	r.metrics.AddSample([]string{"raft", "leader", "dispatchNumLogs"}, float32(len(batch)))
-	r.metrics.IncrCounter([]string{"raft", "apply"}, float32(len(batch)))
+	r.metrics.AddSample(r.keys.dispatchNumLogs, float32(len(batch)))
+	r.metrics.IncrCounter(r.keys.apply, float32(len(batch)))
 }
 
 // leaderWriteDone handles the local writer's signal, sent only when a
@@ -325,7 +325,7 @@ func (r *Raft) leaderCommit() {
 	clear(ls.inflight[:k])
 	ls.inflight = ls.inflight[k:]
 	r.setCommit(commit, done)
-	r.metrics.SetGauge([]string{"raft", "commitNumLogs"}, float32(len(done)))
+	r.metrics.SetGauge(r.keys.commitNumLogs, float32(len(done)))
 	r.advanceConfigChange()
 	r.releaseReadsBeforeCommit()
 	r.checkSelfRemoved()

@@ -108,7 +108,7 @@ func (w *localWriter) run() {
 				w.notifyDone()
 				return
 			}
-			w.r.metrics.MeasureSince([]string{"raft", "leader", "storeLogs"}, start)
+			w.r.metrics.MeasureSince(w.r.keys.leaderStoreLogs, start)
 			durable := batch[len(batch)-1].Index
 			// The store has these entries now; replicators read them
 			// from it from here on.

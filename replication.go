@@ -16,6 +16,7 @@ type replicator struct {
 	ls   *leaderState
 	peer Server
 	term uint64
+	keys peerMetricKeys
 
 	// Owned by the replication goroutine (and by the pipeline receiver
 	// while a pipeline runs, never both at once).
@@ -60,6 +61,7 @@ func (r *Raft) startReplicator(s Server) {
 		trigger:   make(chan struct{}, 1),
 		stopCh:    make(chan struct{}),
 		hbNotify:  make(chan struct{}, 1),
+		keys:      newPeerMetricKeys(s.ID),
 	}
 	rp.contact.Store(time.Now().UnixNano())
 	ls.replicators[s.ID] = rp
@@ -268,7 +270,7 @@ func (rp *replicator) sendOne(last, commit uint64) (sent, done bool) {
 		return false, false
 	}
 	rp.failures = 0
-	rp.r.metrics.MeasureSince([]string{"raft", "replication", "appendEntries", "rpc", string(rp.peer.ID)}, start)
+	rp.r.metrics.MeasureSince(rp.keys.appendRPC, start)
 	if resp.Term > rp.term {
 		rp.stepDown(resp.Term)
 		return true, true
@@ -386,7 +388,7 @@ func (rp *replicator) pipelineReceive(pipe AppendPipeline, broken <-chan struct{
 			}
 			req := f.Request()
 			rp.updateMatch(req.PrevLogEntry + uint64(len(req.Entries)))
-			rp.r.metrics.MeasureSince([]string{"raft", "replication", "appendEntries", "pipeline", string(rp.peer.ID)}, f.Start())
+			rp.r.metrics.MeasureSince(rp.keys.appendPipeline, f.Start())
 		case <-broken:
 			return
 		case <-rp.stopCh:
@@ -491,7 +493,7 @@ func (rp *replicator) heartbeat() {
 			// that gets one.
 			rp.requeueVerifies(verifies)
 		}
-		rp.r.metrics.MeasureSince([]string{"raft", "replication", "heartbeat", string(rp.peer.ID)}, start)
+		rp.r.metrics.MeasureSince(rp.keys.heartbeat, start)
 		timer.Reset(randomTimeout(interval))
 	}
 }
