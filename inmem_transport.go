@@ -142,16 +142,17 @@ func (t *InmemTransport) TimeoutNow(id ServerID, target ServerAddress, args *Tim
 }
 
 func (t *InmemTransport) makeRPC(target ServerAddress, args interface{}, r io.Reader, timeout time.Duration) (interface{}, error) {
+	// Checked first: Close also forgets every peer.
+	select {
+	case <-t.shutdownCh:
+		return nil, ErrTransportShutdown
+	default:
+	}
 	t.mu.RLock()
 	peer, ok := t.peers[target]
 	t.mu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("failed to connect to peer: %v", target)
-	}
-	select {
-	case <-t.shutdownCh:
-		return nil, ErrTransportShutdown
-	default:
 	}
 	respCh := make(chan RPCResponse, 1)
 	timer := time.NewTimer(timeout)

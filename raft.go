@@ -96,6 +96,19 @@ func (r *Raft) runFollower() {
 	}
 }
 
+// shuttingDown reports whether Shutdown has begun. Shutdown closes the
+// transport before the node's goroutines stop, so a call that fails after
+// that failed because of the shutdown, not the network: it must not be
+// reported as a peer's failure.
+func (r *Raft) shuttingDown() bool {
+	select {
+	case <-r.shutdownCh:
+		return true
+	default:
+		return false
+	}
+}
+
 // drainRPCs handles every request already waiting, without blocking.
 func (r *Raft) drainRPCs() {
 	for {

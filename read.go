@@ -292,6 +292,12 @@ func (r *Raft) followerRead(ctx context.Context) IndexFuture {
 		defer r.goroutines.Done()
 		var resp ReadIndexResponse
 		err := tr.RequestReadIndex(id, addr, req, &resp)
+		if err != nil && r.shuttingDown() {
+			// Like every future pending at shutdown; the transport was
+			// closed under the call.
+			f.respond(ErrRaftShutdown)
+			return
+		}
 		switch {
 		case err == nil:
 			// Any decoded answer, a refusal to confirm included, comes

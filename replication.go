@@ -455,6 +455,11 @@ func (rp *replicator) heartbeat() {
 		start := time.Now()
 		err := rp.r.trans.AppendEntries(rp.peer.ID, rp.peer.Address, req, &resp)
 		switch {
+		case err != nil && (rp.stopped() || rp.r.shuttingDown()):
+			// Our own step-down or shutdown cut the call; the checks fail
+			// with the term.
+			rp.requeueVerifies(verifies)
+			return
 		case err != nil:
 			if failures == 0 {
 				rp.r.observe(FailedHeartbeatObservation{PeerID: rp.peer.ID, LastContact: rp.lastContact()})

@@ -47,6 +47,9 @@ func (rp *replicator) sendSnapshot() (sent, done bool) {
 		total: meta.Size, lastLog: start, interval: progressInterval}
 	var resp InstallSnapshotResponse
 	if err := r.trans.InstallSnapshot(rp.peer.ID, rp.peer.Address, req, &resp, progress); err != nil {
+		if r.shuttingDown() {
+			return false, false
+		}
 		r.logger.Warn("failed to install snapshot", "peer", rp.peer.ID, "id", meta.ID, "error", err)
 		rp.failures++
 		return false, false
@@ -126,7 +129,11 @@ func (r *Raft) installSnapshot(rpc RPC, req *InstallSnapshotRequest) {
 	if err != nil {
 		_ = sink.Cancel()
 		rpcErr = fmt.Errorf("receiving snapshot: %w", err)
-		r.logger.Error("failed to receive snapshot", "error", err)
+		if r.shuttingDown() {
+			r.logger.Debug("snapshot transfer cut by shutdown", "error", err)
+		} else {
+			r.logger.Error("failed to receive snapshot", "error", err)
+		}
 		return
 	}
 	if err := sink.Close(); err != nil {

@@ -106,6 +106,11 @@ func (r *Raft) advanceTransfer() {
 	}
 	select {
 	case err := <-tr.result:
+		if err != nil && r.shuttingDown() {
+			// The shutdown closed the transport under TimeoutNow; leaving
+			// leadership fails the transfer with ErrRaftShutdown.
+			return
+		}
 		if err != nil {
 			r.failTransfer(fmt.Errorf("%w: %v", ErrLeadershipTransferFailed, err))
 			return
