@@ -4,8 +4,12 @@ package raft
 // or commit, built once per node. A []string literal passed to go-metrics
 // escapes to the heap, so naming the metric at each call cost one
 // allocation per metric per request, about a quarter of all allocations on
-// the write path. Sharing is safe: go-metrics copies a key before adding a
-// prefix to it, and sinks only read keys.
+// the write path. Sharing needs every key to have no spare capacity:
+// go-metrics copies a key before adding a prefix, but some sinks (statsd,
+// statsite) append labels to the key they are given, which on a slice with
+// room to spare would write into the shared array from many goroutines.
+// Slice literals have none, and TestMetricKeysHaveNoSpareCapacity holds
+// that.
 type metricKeys struct {
 	fsmApplyBatch     []string
 	fsmApplyBatchNum  []string
