@@ -549,7 +549,7 @@ func TestMembershipDemoteVoter(t *testing.T) {
 	d := (l + 1) % 3
 	id := c.confs[d].LocalID
 	c.changeMembership("demote", func(r *Raft) IndexFuture { return r.DemoteVoter(id, 0, time.Second) })
-	future := c.nodes[l].GetConfiguration()
+	future := c.leaderNode().GetConfiguration()
 	if err := future.Error(); err != nil {
 		t.Fatal(err)
 	}
@@ -572,15 +572,22 @@ func TestMembershipDemoteVoter(t *testing.T) {
 	// The two voters are the leader and one other; without that other,
 	// the demoted server's acknowledgements must not make a quorum.
 	l = c.waitLeader()
-	other := 3 - l - d
-	if other == d || other == l {
+	if l == d {
 		t.Fatalf("demoted server %d leads", d)
 	}
+	other := 3 - l - d
 	c.disconnect(other)
 	f := c.nodes[l].Apply([]byte("no quorum"), 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	if err := f.ErrorContext(ctx); err == nil {
 		t.Fatal("a write committed with only the leader and a non-voter")
+	}
+	for _, i := range []int{l, d} {
+		for _, cmd := range c.fsms[i].applied() {
+			if string(cmd) == "no quorum" {
+				t.Fatalf("node %d applied a write only the leader and a non-voter hold", i)
+			}
+		}
 	}
 }
