@@ -103,15 +103,25 @@ func decodeStable(path string, b []byte) (map[string][]byte, error) {
 	if body[4] != stableVersion {
 		return nil, corruptf(path, 4, "unsupported format version %d", body[4])
 	}
+	// The writer leaves the reserved bytes zero and sorts the keys, each
+	// once; anything else passed the checksum but was not written by it.
+	if body[5] != 0 || body[6] != 0 || body[7] != 0 {
+		return nil, corruptf(path, 5, "reserved bytes %x are not zero", body[5:8])
+	}
 	count := binary.LittleEndian.Uint32(body[8:12])
 	values := map[string][]byte{}
 	rest := body[fixed:]
+	var prev []byte
 	for i := uint32(0); i < count; i++ {
 		at := int64(len(body) - len(rest))
 		k, r, err := takeBytes(rest)
 		if err != nil {
 			return nil, corruptf(path, at, "key %d: %v", i, err)
 		}
+		if i > 0 && string(k) <= string(prev) {
+			return nil, corruptf(path, at, "key %d is out of order or repeated", i)
+		}
+		prev = k
 		v, r, err := takeBytes(r)
 		if err != nil {
 			return nil, corruptf(path, at, "value %d: %v", i, err)

@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
@@ -137,5 +138,37 @@ func TestStableOversizedFileIsRefused(t *testing.T) {
 	f.Close()
 	if _, err := Open(dir, testOptions()); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Open with a huge stable file: %v", err)
+	}
+}
+
+// TestDecodeStableRejectsWhatTheWriterNeverWrites: a stable file with a
+// valid checksum is still corrupt if its reserved bytes are set or its keys
+// are repeated or out of order.
+func TestDecodeStableRejectsWhatTheWriterNeverWrites(t *testing.T) {
+	entry := func(k, v string) []byte {
+		b := binary.AppendUvarint(nil, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		return append(b, v...)
+	}
+	file := func(reserved byte, entries ...[]byte) []byte {
+		b := append([]byte(stableMagic), stableVersion, reserved, 0, 0)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(entries)))
+		for _, e := range entries {
+			b = append(b, e...)
+		}
+		return binary.LittleEndian.AppendUint32(b, checksum(b))
+	}
+	if _, err := decodeStable("ok", file(0, entry("a", "1"), entry("b", "2"))); err != nil {
+		t.Fatalf("a well-formed file was refused: %v", err)
+	}
+	for name, b := range map[string][]byte{
+		"reserved":  file(1, entry("a", "1")),
+		"repeated":  file(0, entry("a", "1"), entry("a", "2")),
+		"unordered": file(0, entry("b", "1"), entry("a", "2")),
+	} {
+		if _, err := decodeStable(name, b); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", name, err)
+		}
 	}
 }
