@@ -405,9 +405,11 @@ func (r *Raft) GetConfiguration() ConfigurationFuture {
 }
 
 // Shutdown stops the node: every pending and later future fails with
-// ErrRaftShutdown, and the transport is closed if it can be. It may be
-// called more than once; the future completes when every goroutine of the
-// node has exited.
+// ErrRaftShutdown, and the transport is closed if it can be (first, so
+// that calls in flight to unresponsive peers fail at once). It may be
+// called more than once. It returns when every goroutine of the node has
+// exited, so it must not be called from the FSM, an observer, or any other
+// callback the node runs.
 func (r *Raft) Shutdown() Future {
 	f := &shutdownFuture{}
 	f.init()

@@ -236,12 +236,10 @@ func (r *Raft) leaveLeader() {
 // fail with: ErrRaftShutdown if the node is shutting down, which every
 // future pending at shutdown reports, and ErrLeadershipLost otherwise.
 func (r *Raft) leadershipEndError() error {
-	select {
-	case <-r.shutdownCh:
+	if r.shuttingDown() {
 		return ErrRaftShutdown
-	default:
-		return ErrLeadershipLost
 	}
+	return ErrLeadershipLost
 }
 
 // reloadLastLog reads the last entry back from the store.
