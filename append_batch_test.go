@@ -3,6 +3,7 @@ package raft
 import (
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -23,6 +24,13 @@ type countingLogStore struct {
 	calls [][]uint64
 	// fail, when set, is returned by StoreLogs, which then stores nothing.
 	fail error
+	// reads counts the GetLog calls that reach the store.
+	reads atomic.Int64
+}
+
+func (s *countingLogStore) GetLog(index uint64, log *Log) error {
+	s.reads.Add(1)
+	return s.InmemStore.GetLog(index, log)
 }
 
 func (s *countingLogStore) StoreLogs(logs []*Log) error {
@@ -64,16 +72,11 @@ func TestFollowerWritesQueuedAppendEntriesTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Shutdown()
-	for i, ch := range *resps {
-		select {
-		case rr := <-ch:
-			resp, ok := rr.Response.(*AppendEntriesResponse)
-			want := uint64(min(i+2, 4))
-			if rr.Error != nil || !ok || !resp.Success || resp.LastLog != want || resp.Term != 2 {
-				t.Fatalf("answer %d: %+v %v, want success with LastLog %d", i, rr.Response, rr.Error, want)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("request %d not answered", i)
+	for i, rr := range awaitAnswers(t, *resps) {
+		resp, ok := rr.Response.(*AppendEntriesResponse)
+		want := uint64(min(i+2, 4))
+		if rr.Error != nil || !ok || !resp.Success || resp.LastLog != want || resp.Term != 2 {
+			t.Fatalf("answer %d: %+v %v, want success with LastLog %d", i, rr.Response, rr.Error, want)
 		}
 	}
 	store.mu.Lock()
@@ -107,15 +110,10 @@ func TestFollowerBatchWriteFailureFailsEveryRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Shutdown()
-	for i, ch := range *resps {
-		select {
-		case rr := <-ch:
-			resp, ok := rr.Response.(*AppendEntriesResponse)
-			if !ok || resp.Success || resp.LastLog != 1 {
-				t.Fatalf("answer %d: %+v %v, want failure with LastLog 1", i, rr.Response, rr.Error)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("request %d not answered", i)
+	for i, rr := range awaitAnswers(t, *resps) {
+		resp, ok := rr.Response.(*AppendEntriesResponse)
+		if !ok || resp.Success || resp.LastLog != 1 {
+			t.Fatalf("answer %d: %+v %v, want failure with LastLog 1", i, rr.Response, rr.Error)
 		}
 	}
 	store.mu.Lock()
@@ -147,6 +145,21 @@ func appendAfter(i, commit uint64) *AppendEntriesRequest {
 // "l" on store, and returns its transport, its config, a function that
 // queues a request before the node starts, and the queued requests' answer
 // channels.
+// awaitAnswers waits for the answer to each queued request, in order.
+func awaitAnswers(t *testing.T, resps []chan RPCResponse) []RPCResponse {
+	t.Helper()
+	var out []RPCResponse
+	for i, ch := range resps {
+		select {
+		case rr := <-ch:
+			out = append(out, rr)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("request %d not answered", i)
+		}
+	}
+	return out
+}
+
 func queuedFollower(t *testing.T, store *countingLogStore) (*queuedTransport, *Config, func(*AppendEntriesRequest), *[]chan RPCResponse) {
 	t.Helper()
 	_, inner := NewInmemTransport("f")

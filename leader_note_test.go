@@ -9,15 +9,7 @@ import (
 // observers; a different sender must be recorded and announced, and the
 // stored address must not alias the request's buffer.
 func TestNoteLeaderDecodesOnlyOnChange(t *testing.T) {
-	c := newCluster(t, 1)
-	r := c.nodes[c.waitLeader()]
-	c.shutdown()
-
-	obs := make(chan Observation, 16)
-	r.RegisterObserver(NewObserver(obs, false, func(o *Observation) bool {
-		_, ok := o.Data.(LeaderObservation)
-		return ok
-	}))
+	r, _, obs := stoppedNodeWithLeaderObserver(t, 16)
 	expect := func(addr ServerAddress, id ServerID) {
 		t.Helper()
 		select {

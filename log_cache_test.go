@@ -8,28 +8,6 @@ import (
 	"testing"
 )
 
-// countingStore counts reads that reach the wrapped store and can be made
-// to fail writes.
-type countingStore struct {
-	*InmemStore
-	reads     atomic.Int64
-	failWrite atomic.Bool
-}
-
-func (s *countingStore) GetLog(index uint64, log *Log) error {
-	s.reads.Add(1)
-	return s.InmemStore.GetLog(index, log)
-}
-
-var errWriteRefused = errors.New("write refused")
-
-func (s *countingStore) StoreLogs(logs []*Log) error {
-	if s.failWrite.Load() {
-		return errWriteRefused
-	}
-	return s.InmemStore.StoreLogs(logs)
-}
-
 func cacheEntries(first, last uint64) []*Log {
 	var logs []*Log
 	for i := first; i <= last; i++ {
@@ -49,7 +27,7 @@ func TestLogCacheRejectsNonPositiveCapacity(t *testing.T) {
 // TestLogCacheServesRecentEntries: the newest capacity entries are read
 // without touching the store, older ones come from it, and both are right.
 func TestLogCacheServesRecentEntries(t *testing.T) {
-	store := &countingStore{InmemStore: NewInmemStore()}
+	store := &countingLogStore{InmemStore: NewInmemStore()}
 	c, err := NewLogCache(4, store)
 	if err != nil {
 		t.Fatal(err)
@@ -93,9 +71,12 @@ func TestLogCacheServesRecentEntries(t *testing.T) {
 // TestLogCacheCachesOnlyStoredEntries: a write the store refused is not
 // served from the cache.
 func TestLogCacheCachesOnlyStoredEntries(t *testing.T) {
-	store := &countingStore{InmemStore: NewInmemStore()}
+	store := &countingLogStore{InmemStore: NewInmemStore()}
 	c, _ := NewLogCache(8, store)
-	store.failWrite.Store(true)
+	errWriteRefused := errors.New("write refused")
+	store.mu.Lock()
+	store.fail = errWriteRefused
+	store.mu.Unlock()
 	if err := c.StoreLog(&Log{Index: 1, Term: 1}); !errors.Is(err, errWriteRefused) {
 		t.Fatalf("StoreLog: %v, want the store's error", err)
 	}

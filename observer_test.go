@@ -5,21 +5,28 @@ import (
 	"testing"
 )
 
-// TestObserverCountsAndDeregister: a non-blocking observer counts what it
-// delivers and what its full channel made it drop, and a deregistered one
-// gets nothing more.
-func TestObserverCountsAndDeregister(t *testing.T) {
+// stoppedNodeWithLeaderObserver returns a node that has been shut down,
+// so that it makes no observations of its own (observe still delivers),
+// and an observer of its leader changes, registered on it, whose channel
+// holds size observations.
+func stoppedNodeWithLeaderObserver(t *testing.T, size int) (*Raft, *Observer, chan Observation) {
 	c := newCluster(t, 1)
 	r := c.nodes[c.waitLeader()]
-	// A stopped node makes no observations of its own to disturb the
-	// counts; observe still delivers.
 	c.shutdown()
-	ch := make(chan Observation, 1)
+	ch := make(chan Observation, size)
 	o := NewObserver(ch, false, func(o *Observation) bool {
 		_, ok := o.Data.(LeaderObservation)
 		return ok
 	})
 	r.RegisterObserver(o)
+	return r, o, ch
+}
+
+// TestObserverCountsAndDeregister: a non-blocking observer counts what it
+// delivers and what its full channel made it drop, and a deregistered one
+// gets nothing more.
+func TestObserverCountsAndDeregister(t *testing.T) {
+	r, o, ch := stoppedNodeWithLeaderObserver(t, 1)
 	r.observe(LeaderObservation{LeaderID: "x"})
 	r.observe(LeaderObservation{LeaderID: "y"})
 	r.observe(PeerObservation{})

@@ -19,12 +19,7 @@ func TestReadIndexObservesAcknowledgedWrites(t *testing.T) {
 		cmd := fmt.Sprintf("w%d", k)
 		c.apply([]byte(cmd))
 		for i, r := range c.nodes {
-			// A follower refuses reads until it has heard from the leader,
-			// which a loaded machine can delay past the first write.
-			waitFor(t, 10*time.Second, "every node to know the leader", func() bool {
-				_, id := r.LeaderWithID()
-				return id == c.nodes[l].localID
-			})
+			c.waitKnowsLeader(i, l)
 			f := r.ReadIndex(time.Second)
 			if err := f.Error(); err != nil {
 				t.Fatalf("ReadIndex on node %d (%v): %v", i, r.State(), err)
@@ -223,13 +218,7 @@ func TestFollowerReadGetsCommitIndexWithoutCommitTimeout(t *testing.T) {
 			if i == l {
 				continue
 			}
-			// A follower that has not heard from the leader yet (the
-			// write needed only one of them) refuses reads; that is not
-			// what this test is about.
-			waitFor(t, 10*time.Second, "follower knows the leader", func() bool {
-				_, id := r.LeaderWithID()
-				return id == c.nodes[l].localID
-			})
+			c.waitKnowsLeader(i, l)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			err := r.ReadIndex(time.Second).ErrorContext(ctx)
 			cancel()

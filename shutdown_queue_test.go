@@ -214,12 +214,19 @@ func TestShutdownFailsReadInHeartbeatRound(t *testing.T) {
 	before := r.readRounds.Load()
 	read := r.ReadIndex(0)
 	waitFor(t, 5*time.Second, "the read's heartbeat round to start", func() bool { return r.readRounds.Load() > before })
-	_ = r.Shutdown().Error()
-	c.down[l] = true
+	shutdownFailsPending(t, c, l, read, "read pending at shutdown")
+}
+
+// shutdownFailsPending shuts node i down and checks that f, pending until
+// then, fails with ErrRaftShutdown, as every pending future must.
+func shutdownFailsPending(t *testing.T, c *cluster, i int, f Future, what string) {
+	t.Helper()
+	_ = c.nodes[i].Shutdown().Error()
+	c.down[i] = true
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := read.ErrorContext(ctx); !errors.Is(err, ErrRaftShutdown) {
-		t.Fatalf("read pending at shutdown: %v, want ErrRaftShutdown", err)
+	if err := f.ErrorContext(ctx); !errors.Is(err, ErrRaftShutdown) {
+		t.Fatalf("%s: %v, want ErrRaftShutdown", what, err)
 	}
 }
 
@@ -318,10 +325,7 @@ func TestShutdownFailsFollowerReadInFlight(t *testing.T) {
 	l := c.waitLeader()
 	c.apply([]byte("x"))
 	f := (l + 1) % 3
-	waitFor(t, 10*time.Second, "the follower to know the leader", func() bool {
-		_, id := c.nodes[f].LeaderWithID()
-		return id == c.nodes[l].localID
-	})
+	c.waitKnowsLeader(f, l)
 	// The leader hears the follower's read but cannot confirm it: its own
 	// messages to the followers are lost.
 	for i := range c.nodes {
@@ -338,13 +342,7 @@ func TestShutdownFailsFollowerReadInFlight(t *testing.T) {
 	if err := read.ErrorContext(cancelled); !errors.Is(err, context.Canceled) {
 		t.Fatalf("the read ended before shutdown: %v", err)
 	}
-	_ = c.nodes[f].Shutdown().Error()
-	c.down[f] = true
-	ctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
-	defer stop()
-	if err := read.ErrorContext(ctx); !errors.Is(err, ErrRaftShutdown) {
-		t.Fatalf("follower read in flight at shutdown: %v, want ErrRaftShutdown", err)
-	}
+	shutdownFailsPending(t, c, f, read, "follower read in flight at shutdown")
 }
 
 // TestInmemTransportRefusesCallsAfterClose: after Close every call fails

@@ -390,6 +390,17 @@ func (c *cluster) apply(cmd []byte) uint64 {
 	return 0
 }
 
+// waitKnowsLeader waits until node i names node l as its leader. A
+// follower refuses reads until it has heard from the leader, which a loaded
+// machine can delay past the first write (a write needs only a quorum).
+func (c *cluster) waitKnowsLeader(i, l int) {
+	c.t.Helper()
+	waitFor(c.t, 10*time.Second, fmt.Sprintf("node %d to know leader %d", i, l), func() bool {
+		_, id := c.nodes[i].LeaderWithID()
+		return id == c.confs[l].LocalID
+	})
+}
+
 // waitApplied waits until every listed node (all up nodes if none) has
 // applied want commands.
 func (c *cluster) waitApplied(want int, nodes ...int) {
